@@ -1,0 +1,148 @@
+"""The ``geo-almaty`` command line. It only puts library functions together and prints.
+
+Errors the user can cause are printed as one line (no traceback) and exit with
+status 2; nothing is written when the input is bad.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__, settings
+from .errors import GeoAlmatyError
+
+log = logging.getLogger("geo_almaty")
+
+
+def _add_lang(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lang", choices=settings.LANGUAGES, default=settings.DEFAULT_LANGUAGE, help="language of labels (default %(default)s)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="geo-almaty", description="Circular-economy planning for Almaty: flows, layers, site suitability and offline maps.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    flows = sub.add_parser("flows", help="summarise the report's material flows and write Sankey diagrams")
+    _add_lang(flows)
+    flows.add_argument("--out", type=Path, default=Path("out") / "flows", help="folder for the Sankey HTML files (default %(default)s)")
+    flows.set_defaults(func=cmd_flows)
+
+    layers = sub.add_parser("layers", help="list, validate or import spatial layers")
+    layers_sub = layers.add_subparsers(dest="layers_command", required=True)
+    for name, helptext in (("list", "list the catalog's layers"), ("validate", "read every layer and report problems")):
+        p = layers_sub.add_parser(name, help=helptext)
+        p.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
+        _add_lang(p)
+        p.set_defaults(func=cmd_layers_validate if name == "validate" else cmd_layers_list)
+    return parser
+
+
+def cmd_flows(args: argparse.Namespace) -> int:
+    from .consistency import run_consistency_checks
+    from .flows import load_coefficients, load_flows, load_labels
+    from .sankey import load_sankey_diagrams, write_sankey_diagrams
+
+    labels = load_labels()
+    flows = load_flows(labels=labels)
+    coefficients = load_coefficients(flows)
+    checks = run_consistency_checks(flows)
+    diagrams = load_sankey_diagrams(flows, labels)
+
+    _print_flow_summary(flows, args.lang, labels)
+    print()
+    print("Coefficients derived from the rows:")
+    for c in coefficients.values():
+        print(f"  {c.id:<40} {c.value:>12.4g} {c.unit:<26} ({', '.join(c.rows)})")
+    print()
+    print("Consistency of the report's own figures:")
+    for r in checks:
+        mark = "ok      " if r.agrees else "DISAGREE"
+        print(f"  {mark} {r.id:<38} {_number(r.left):>14} vs {_number(r.right):>14} {r.unit:<10} diff {r.relative_difference:6.1%}  {r.description}")
+    written = write_sankey_diagrams(diagrams, labels, args.out, args.lang)
+    print()
+    for path in written:
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def cmd_layers_list(args: argparse.Namespace) -> int:
+    from .catalog import load_catalog
+
+    catalog = load_catalog(args.catalog)
+    print(f"catalog {catalog.path} ({catalog.name}): {len(catalog.layers)} layers")
+    rows = []
+    for spec in catalog.layers.values():
+        source = "(no data)" if spec.source is None else spec.source.path.name + (f":{spec.source.layer}" if spec.source.layer else "")
+        rows.append((spec.name, spec.kind, spec.geometry or "-", spec.role, source, spec.display_title(args.lang)))
+    _print_table(("layer", "kind", "geometry", "role", "source", "title"), rows)
+    return 0
+
+
+def cmd_layers_validate(args: argparse.Namespace) -> int:
+    from .catalog import load_catalog
+    from .layers import validate_catalog
+
+    catalog = load_catalog(args.catalog)
+    reports = validate_catalog(catalog, progress=True)
+    rows = []
+    for r in reports:
+        status = "ok" if r.usable else "UNUSABLE"
+        remarks = "; ".join(r.problems + r.notes) or "-"
+        rows.append((r.name, status, str(r.features), r.geometry or "-", r.crs or "-", r.source, remarks))
+    print(f"catalog {catalog.path}")
+    _print_table(("layer", "status", "features", "geometry", "CRS", "source", "problems / notes"), rows)
+    bad = [r.name for r in reports if not r.usable]
+    if bad:
+        print(f"\n{len(bad)} unusable layer(s): {', '.join(bad)}", file=sys.stderr)
+        return 1
+    print(f"\nall {len(reports)} layers usable")
+    return 0
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    widths[-1] = 0  # the last column runs on
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
+    print("  ".join("-" * max(w, len(h)) for h, w in zip(header, widths)))
+    for row in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def _print_flow_summary(flows: pd.DataFrame, lang: str, labels: pd.DataFrame) -> None:
+    from .flows import label
+
+    print(f"{len(flows)} figures from the report (values normalised to canonical units):")
+    for sector, group in flows.groupby("sector", sort=False):
+        print(f"\n[{label(labels, 'sector', sector, lang)}]")
+        for row in group.itertuples():
+            arrow = f"{row.from_node} -> {row.to_node}" if row.to_node else row.from_node
+            print(f"  {row.id:<34} {_number(row.value_canonical):>14} {row.canonical_unit:<10} {arrow:<40} {row.year}  L{row.report_lines}")
+
+
+def _number(value: float) -> str:
+    """Thousands separators for large values, four significant digits for small ones."""
+    return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except GeoAlmatyError as exc:
+        print(f"geo-almaty: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("geo-almaty: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
