@@ -85,7 +85,6 @@ def slope_degrees(dem: np.ndarray, cell_size: float) -> np.ndarray:
 
 def landcover_classes(spec: LayerSpec, grid: AnalysisGrid, classes: tuple[str, ...]) -> np.ndarray:
     """Land-cover codes mapped through ``source.values`` to indices into ``classes`` (-1: unmapped or no data)."""
-    codes = read_raster_on_grid(spec, grid, categorical=True)
     mapping = (spec.source.values or {}).get("class", {}) if spec.source else {}
     if not mapping:
         raise RasterError("no class mapping", file=spec.source.path if spec.source else None, layer=spec.name, column="source.values.class",
@@ -94,14 +93,17 @@ def landcover_classes(spec: LayerSpec, grid: AnalysisGrid, classes: tuple[str, .
     if unknown:
         raise RasterError(f"unknown class(es) {', '.join(unknown)}", file=spec.source.path, layer=spec.name, column="source.values.class",
                           expected="land-use classes: " + ", ".join(classes))
-    result = np.full(grid.shape, -1, dtype=np.int16)
+    numeric = {}
     for code, cls in mapping.items():
         try:
-            value = float(code)
+            numeric[float(code)] = classes.index(cls)
         except ValueError:
             raise RasterError(f"raster code '{code}' is not a number", file=spec.source.path, layer=spec.name, column="source.values.class",
                               expected="numeric raster codes as keys") from None
-        result[codes == value] = classes.index(cls)
+    codes = read_raster_on_grid(spec, grid, categorical=True)
+    result = np.full(grid.shape, -1, dtype=np.int16)
+    for value, index in numeric.items():
+        result[codes == value] = index
     return result
 
 
