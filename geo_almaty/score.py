@@ -1,0 +1,86 @@
+"""The *score* stage: criterion values, weights and aggregation for every candidate.
+
+:func:`score_candidates` keeps every criterion's raw value, 0-1 value, weight and
+contribution per candidate, so each score can be explained.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .aggregate import ordered_weighted_average, weighted_linear
+from .allocate import Allocation
+from .candidates import Candidates, apply_exclusions
+from .criteria import CriterionRaw, criterion_raw
+from .errors import ProfileError
+from .prepare import Study
+from .profiles import FacilityProfile, criterion_weights
+from .progress import progress_bar
+from .value_functions import apply_value_function
+from .weights import AHPResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScoreResult:
+    """Scores of all candidates for one profile, with the per-criterion breakdown.
+
+    Arrays are ``(n_candidates, n_criteria)`` in the order of ``criteria``; ``score``
+    is NaN for excluded candidates.
+    """
+
+    profile: FacilityProfile
+    candidates: Candidates
+    criteria: list[dict]
+    raw: np.ndarray = field(repr=False)
+    values: np.ndarray = field(repr=False)
+    contributions: np.ndarray = field(repr=False)
+    weights: np.ndarray
+    excluded: np.ndarray = field(repr=False)
+    exclusion: np.ndarray = field(repr=False)
+    score: np.ndarray = field(repr=False)
+    nearest: dict[str, CriterionRaw] = field(default_factory=dict, repr=False)
+    skipped: list[str] = field(default_factory=list)
+    ahp: AHPResult | None = None
+
+    def criterion_index(self, criterion_id: str) -> int:
+        return [c["id"] for c in self.criteria].index(criterion_id)
+
+
+def score_candidates(profile: FacilityProfile, study: Study, candidates: Candidates, allocations: dict[str, Allocation], *,
+                     force_ahp: bool = False, progress: bool = False) -> ScoreResult:
+    """Exclude, measure, value, weigh and aggregate ``candidates`` for ``profile``."""
+    excluded, exclusion = apply_exclusions(study, candidates, list(profile.exclusions))
+    kept = ~excluded
+    criteria = list(profile.criteria)
+    n, k = len(candidates), len(criteria)
+    raw = np.full((n, k), np.nan)
+    values = np.zeros((n, k))
+    nearest: dict[str, CriterionRaw] = {}
+    skipped: list[str] = []
+    cache: dict = {}
+    for j, spec in enumerate(progress_bar(criteria, desc=f"score {profile.id}", unit="criterion", enabled=progress)):
+        try:
+            result = criterion_raw(spec, study, candidates, allocations, cache)
+        except ProfileError as exc:
+            if spec.get("optional") and ("no data" in exc.problem or "needs a DEM" in exc.problem):
+                skipped.append(spec["id"])
+                log.info("criterion %s skipped: %s", spec["id"], exc.problem)
+                continue
+            raise ProfileError(exc.problem, file=profile.path, layer=exc.layer, column=exc.column, expected=exc.expected) from None
+        raw[:, j] = result.values
+        if result.nearest is not None:
+            nearest[spec["id"]] = result
+        value_spec = spec.get("value") or {"function": "threshold", "at": spec["within_m"], "direction": "below"}
+        values[:, j] = apply_value_function(value_spec, result.values, reference=result.values[kept], where=f"criteria/{spec['id']}/value")
+    weights, ahp = criterion_weights(profile, force=force_ahp, skip=set(skipped))
+    if profile.aggregation["method"] == "owa":
+        score, contributions = ordered_weighted_average(values, weights, np.asarray(profile.aggregation["order_weights"], float))
+    else:
+        score, contributions = weighted_linear(values, weights)
+    score = np.where(kept, score, np.nan)
+    log.info("%s: %d candidates, %d excluded, best score %.3f", profile.id, n, int(excluded.sum()), np.nanmax(score) if kept.any() else np.nan)
+    return ScoreResult(profile, candidates, criteria, raw, values, contributions, weights, excluded, exclusion, score, nearest, skipped, ahp)
