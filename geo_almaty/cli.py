@@ -40,7 +40,45 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
         _add_lang(p)
         p.set_defaults(func=cmd_layers_validate if name == "validate" else cmd_layers_list)
+
+    score = sub.add_parser("score", help="score candidate sites for one facility type and write GeoPackage, CSV and GeoTIFF")
+    score.add_argument("--facility", required=True, help="composting_hub, material_bank, reuse_warehouse, or a profile YAML")
+    score.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
+    score.add_argument("--cell-size", type=float, default=settings.DEFAULT_CELL_SIZE_M, help="candidate cell size in m (default %(default)s)")
+    score.add_argument("--shape", choices=("square", "hex"), default="square", help="candidate cells: square grid or H3 hexagons")
+    score.add_argument("--candidates-layer", help="score the features of this catalog layer (plots, vacant buildings) instead of a grid")
+    score.add_argument("--top", type=int, help="number of sites to choose (default: the profile's)")
+    score.add_argument("--force-ahp", action="store_true", help="accept an AHP matrix with a consistency ratio above 0.1")
+    _add_lang(score)
+    score.add_argument("--out", type=Path, required=True, help="output folder")
+    score.set_defaults(func=cmd_score)
     return parser
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from .pipeline import load_inputs, score_facility, write_facility_outputs
+
+    inputs = load_inputs(args.catalog, args.cell_size, profiles=[args.facility], force_ahp=args.force_ahp, progress=True)
+    outcome = score_facility(inputs, args.facility, shape=args.shape, candidates_layer=args.candidates_layer, top_n=args.top,
+                             force_ahp=args.force_ahp, progress=True)
+    paths = write_facility_outputs(outcome, inputs, args.out, args.lang)
+    _print_top_sites(outcome, inputs, args.lang)
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def _print_top_sites(outcome, inputs, lang: str) -> None:
+    from .explain import format_amount, site_reasons, tonnage_reached
+
+    result = outcome.result
+    print(f"{result.profile.title[lang]}: {len(result.candidates):,} candidates, {int(result.excluded.sum()):,} excluded; top {len(outcome.selection)}:")
+    for row in outcome.selection.itertuples():
+        reached = tonnage_reached(result, row.candidate, inputs.allocations)
+        reach = ", ".join(f"{inputs.allocations[k].title[lang]}: {format_amount(v, inputs.allocations[k].unit, lang)}" for k, v in reached.items())
+        print(f"  #{row.rank:<2} {result.candidates.labels()[row.candidate]:<12} score {row.score:.3f}  {row.district_id}  {reach}")
+        for reason in site_reasons(result, row.candidate, lang, inputs.allocations, limit=3):
+            print(f"        {reason}")
 
 
 def cmd_flows(args: argparse.Namespace) -> int:

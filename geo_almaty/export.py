@@ -1,0 +1,118 @@
+"""Write scored candidates and chosen sites for the akimat's GIS: GeoPackage, CSV and a GeoTIFF surface.
+
+Vector outputs are reprojected to EPSG:4326 at the edge (lon/lat columns in the
+CSV); the score surface stays on the EPSG:32643 analysis grid. Every file is
+written to a temporary name and renamed, so no partial output is left behind.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import rasterio
+from rasterio import features as rio_features
+
+from . import settings
+from .allocate import Allocation
+from .atomic import atomic_path
+from .explain import site_reasons, tonnage_reached
+from .prepare import Study
+from .score import ScoreResult
+from .select import candidate_districts
+
+
+def breakdown_columns(result: ScoreResult, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-criterion columns ``<id>_raw, _value, _weight, _contrib`` for candidate ``rows``."""
+    columns: dict[str, np.ndarray] = {}
+    for j, spec in enumerate(result.criteria):
+        cid = spec["id"]
+        columns[f"{cid}_raw"] = result.raw[rows, j]
+        columns[f"{cid}_value"] = result.values[rows, j]
+        columns[f"{cid}_weight"] = np.full(len(rows), result.weights[j])
+        columns[f"{cid}_contrib"] = result.contributions[rows, j]
+    return columns
+
+
+def scored_frame(result: ScoreResult, study: Study, *, include_excluded: bool = False) -> gpd.GeoDataFrame:
+    """Candidates with score, district, exclusion and the criterion breakdown (EPSG:32643)."""
+    rows = np.arange(len(result.candidates)) if include_excluded else np.flatnonzero(~result.excluded)
+    districts = candidate_districts(study, result)
+    data = {
+        "candidate_id": result.candidates.labels()[rows],
+        "facility": result.profile.id,
+        "score": result.score[rows],
+        "district_id": districts[rows],
+        "excluded_by": result.exclusion[rows].astype(str),
+        **breakdown_columns(result, rows),
+    }
+    return gpd.GeoDataFrame(data, geometry=result.candidates.geometries(study)[rows], crs=settings.ANALYSIS_CRS)
+
+
+def top_sites_frame(result: ScoreResult, study: Study, selection: pd.DataFrame, allocations: dict[str, Allocation], lang: str) -> gpd.GeoDataFrame:
+    """The chosen sites with rank, lon/lat, tonnage within reach, reasons and the breakdown (EPSG:32643)."""
+    rows = selection["candidate"].to_numpy()
+    geometry = gpd.points_from_xy(result.candidates.x[rows], result.candidates.y[rows], crs=settings.ANALYSIS_CRS)
+    lonlat = gpd.GeoSeries(geometry).to_crs(settings.GEOGRAPHIC_CRS)
+    reached = [tonnage_reached(result, int(i), allocations) for i in rows]
+    data = {
+        "rank": selection["rank"].to_numpy(),
+        "candidate_id": result.candidates.labels()[rows],
+        "facility": result.profile.id,
+        "score": selection["score"].to_numpy(),
+        "district_id": selection["district_id"].to_numpy(),
+        "lon": lonlat.x.round(6).to_numpy(),
+        "lat": lonlat.y.round(6).to_numpy(),
+    }
+    for allocation_id in sorted({k for r in reached for k in r}):
+        unit = allocations[allocation_id].unit.replace("/", "_per_")
+        data[f"reach_{allocation_id}_{unit}"] = np.array([r.get(allocation_id, np.nan) for r in reached])
+    data["reasons"] = np.array(["; ".join(site_reasons(result, int(i), lang, allocations)) for i in rows], dtype=object)
+    data.update(breakdown_columns(result, rows))
+    return gpd.GeoDataFrame(data, geometry=geometry)
+
+
+def write_geopackage(path: str | Path, layers: dict[str, gpd.GeoDataFrame]) -> Path:
+    """Write several layers into one GeoPackage (EPSG:4326) atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        for name, frame in layers.items():
+            pyogrio.write_dataframe(frame.to_crs(settings.GEOGRAPHIC_CRS), tmp, layer=name, driver="GPKG", append=tmp.exists())
+    return path
+
+
+def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
+    """Write a table (geometry dropped) as UTF-8 CSV atomically."""
+    path = Path(path)
+    table = pd.DataFrame(frame.drop(columns=[c for c in ("geometry",) if c in frame.columns]))
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, encoding="utf-8")
+    return path
+
+
+def score_surface(result: ScoreResult, study: Study) -> np.ndarray:
+    """Scores on the analysis grid (float32, NaN where excluded or outside the study area)."""
+    surface = np.full(study.grid.shape, np.nan, dtype=np.float32)
+    candidates = result.candidates
+    if candidates.kind == "square":
+        surface.ravel()[candidates.cell] = result.score
+        return surface
+    keep = np.isfinite(result.score)
+    shapes = zip(candidates.geometries(study)[keep], result.score[keep].astype(np.float32))
+    return rio_features.rasterize(shapes, out_shape=study.grid.shape, transform=study.grid.transform, fill=np.nan, dtype="float32")
+
+
+def write_score_geotiff(path: str | Path, result: ScoreResult, study: Study) -> Path:
+    """The score surface as a single-band GeoTIFF on the EPSG:32643 grid (NaN = no data)."""
+    path = Path(path)
+    surface = score_surface(result, study)
+    profile = dict(driver="GTiff", height=study.grid.height, width=study.grid.width, count=1, dtype="float32",
+                   crs=settings.ANALYSIS_CRS, transform=study.grid.transform, nodata=np.nan, compress="deflate", tiled=True)
+    with atomic_path(path) as tmp:
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(surface, 1)
+            dst.set_band_description(1, f"{result.profile.id} suitability score (0-1)")
+            dst.update_tags(facility=result.profile.id, crs_note="EPSG:32643", nodata="excluded or outside the study area")
+    return path
