@@ -49,10 +49,60 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--candidates-layer", help="score the features of this catalog layer (plots, vacant buildings) instead of a grid")
     score.add_argument("--top", type=int, help="number of sites to choose (default: the profile's)")
     score.add_argument("--force-ahp", action="store_true", help="accept an AHP matrix with a consistency ratio above 0.1")
+    score.add_argument("--all-candidates", action="store_true", help="write every scored candidate to the GeoPackage (default: the best 10 %%)")
     _add_lang(score)
     score.add_argument("--out", type=Path, required=True, help="output folder")
     score.set_defaults(func=cmd_score)
+
+    run = sub.add_parser("run", help="the main job: score all facility types and write maps, Sankeys, results and index.html")
+    run.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
+    run.add_argument("--out", type=Path, default=Path("almaty_out"), help="output folder (default %(default)s)")
+    run.add_argument("--cell-size", type=float, default=settings.DEFAULT_CELL_SIZE_M, help="candidate cell size in m (default %(default)s)")
+    _add_lang(run)
+    run.set_defaults(func=cmd_run)
+
+    map_cmd = sub.add_parser("map", help="make a map from a recipe (maps/*.yaml) without writing code")
+    map_cmd.add_argument("--recipe", required=True, help="planner, citizen, or the path of a recipe YAML")
+    map_cmd.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
+    map_cmd.add_argument("--cell-size", type=float, default=settings.DEFAULT_CELL_SIZE_M, help="candidate cell size in m (default %(default)s)")
+    _add_lang(map_cmd)
+    map_cmd.add_argument("--out", type=Path, required=True, help="the HTML file to write")
+    map_cmd.set_defaults(func=cmd_map)
     return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import time
+
+    from .pipeline import run_main_job
+    from .render.index import summary_markdown  # noqa: F401  (imported for its side-effect-free check)
+
+    started = time.perf_counter()
+    outputs = run_main_job(args.catalog, args.out, args.lang, cell_size=args.cell_size, progress=True)
+    print(outputs.summary.read_text(encoding="utf-8"))
+    for path in [outputs.index, *outputs.maps, *outputs.sankeys, *outputs.results, outputs.summary]:
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    print(f"done in {time.perf_counter() - started:.1f} s; open {outputs.index}")
+    return 0
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from .allocate import load_allocation_specs
+    from .catalog import load_catalog
+    from .pipeline import load_inputs, score_facility
+    from .render.citizen import build_citizen_map
+    from .render.maps import save_map
+    from .render.planner import build_planner_map
+    from .render.recipes import load_recipe
+
+    recipe = load_recipe(args.recipe, load_catalog(args.catalog), set(load_allocation_specs()))
+    facilities = [item["facility"] for item in recipe["facilities"]]
+    inputs = load_inputs(args.catalog, args.cell_size, profiles=facilities, progress=True)
+    outcomes = {f: score_facility(inputs, f, progress=True) for f in facilities}
+    build = build_planner_map if recipe["kind"] == "planner" else build_citizen_map
+    path = save_map(build(recipe, inputs, outcomes, args.lang), args.out, args.lang)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -61,7 +111,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     inputs = load_inputs(args.catalog, args.cell_size, profiles=[args.facility], force_ahp=args.force_ahp, progress=True)
     outcome = score_facility(inputs, args.facility, shape=args.shape, candidates_layer=args.candidates_layer, top_n=args.top,
                              force_ahp=args.force_ahp, progress=True)
-    paths = write_facility_outputs(outcome, inputs, args.out, args.lang)
+    paths = write_facility_outputs(outcome, inputs, args.out, args.lang, all_candidates=args.all_candidates)
     _print_top_sites(outcome, inputs, args.lang)
     for path in paths:
         print(f"wrote {path}")

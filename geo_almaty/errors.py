@@ -112,3 +112,7 @@ class OSMError(InputError):
     """An OpenStreetMap extract cannot be read or fetched."""
 
     kind = "osm"
+
+
+class OfflineAssetError(GeoAlmatyError):
+    """A map refers to a web asset (script, stylesheet, image) that no installed package provides offline."""

@@ -21,7 +21,7 @@ from .atomic import atomic_path
 from .explain import site_reasons, tonnage_reached
 from .prepare import Study
 from .score import ScoreResult
-from .select import candidate_districts
+from .select import candidate_districts, district_names
 
 
 def breakdown_columns(result: ScoreResult, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -36,9 +36,21 @@ def breakdown_columns(result: ScoreResult, rows: np.ndarray) -> dict[str, np.nda
     return columns
 
 
-def scored_frame(result: ScoreResult, study: Study, *, include_excluded: bool = False) -> gpd.GeoDataFrame:
-    """Candidates with score, district, exclusion and the criterion breakdown (EPSG:32643)."""
+#: Share of the best-scoring candidates written to the GeoPackage by default (the GeoTIFF holds all scores).
+DEFAULT_CANDIDATE_SHARE = 0.10
+
+
+def scored_frame(result: ScoreResult, study: Study, *, include_excluded: bool = False, best_share: float | None = None) -> gpd.GeoDataFrame:
+    """Candidates with score, district, exclusion and the criterion breakdown (EPSG:32643).
+
+    ``best_share`` keeps only that share of the non-excluded candidates, best first
+    (ties kept); ``None`` keeps all of them.
+    """
     rows = np.arange(len(result.candidates)) if include_excluded else np.flatnonzero(~result.excluded)
+    if best_share is not None and len(rows):
+        scores = result.score[rows]
+        cutoff = np.nanquantile(scores, 1.0 - best_share) if np.isfinite(scores).any() else np.inf
+        rows = rows[scores >= cutoff]
     districts = candidate_districts(study, result)
     data = {
         "candidate_id": result.candidates.labels()[rows],
@@ -63,6 +75,7 @@ def top_sites_frame(result: ScoreResult, study: Study, selection: pd.DataFrame, 
         "facility": result.profile.id,
         "score": selection["score"].to_numpy(),
         "district_id": selection["district_id"].to_numpy(),
+        "district": [district_names(study).get(d, {}).get(lang, d) for d in selection["district_id"]],
         "lon": lonlat.x.round(6).to_numpy(),
         "lat": lonlat.y.round(6).to_numpy(),
     }
@@ -74,12 +87,23 @@ def top_sites_frame(result: ScoreResult, study: Study, selection: pd.DataFrame, 
     return gpd.GeoDataFrame(data, geometry=geometry)
 
 
-def write_geopackage(path: str | Path, layers: dict[str, gpd.GeoDataFrame]) -> Path:
-    """Write several layers into one GeoPackage (EPSG:4326) atomically."""
+def criteria_table(result: ScoreResult) -> pd.DataFrame:
+    """One row per criterion: id, type, labels, weight, report lines and rationale (a non-spatial GeoPackage table)."""
+    return pd.DataFrame([{
+        "criterion": spec["id"], "type": spec["type"], "label_ru": spec["label"]["ru"], "label_kk": spec["label"]["kk"],
+        "label_en": spec["label"]["en"], "weight": float(result.weights[j]), "skipped": spec["id"] in result.skipped,
+        "report_lines": spec["report_lines"], "rationale": spec["rationale"],
+    } for j, spec in enumerate(result.criteria)])
+
+
+def write_geopackage(path: str | Path, layers: dict[str, pd.DataFrame]) -> Path:
+    """Write several layers (EPSG:4326) and attribute tables into one GeoPackage, atomically."""
     path = Path(path)
     with atomic_path(path) as tmp:
         for name, frame in layers.items():
-            pyogrio.write_dataframe(frame.to_crs(settings.GEOGRAPHIC_CRS), tmp, layer=name, driver="GPKG", append=tmp.exists())
+            if isinstance(frame, gpd.GeoDataFrame):
+                frame = frame.to_crs(settings.GEOGRAPHIC_CRS)
+            pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG", append=tmp.exists())
     return path
 
 

@@ -15,7 +15,7 @@ from . import settings
 from .allocate import Allocation, allocate_flows, load_allocation_specs
 from .candidates import Candidates, feature_candidates, hex_candidates, square_candidates
 from .catalog import Catalog, load_catalog
-from .export import scored_frame, top_sites_frame, write_csv, write_geopackage, write_score_geotiff
+from .export import DEFAULT_CANDIDATE_SHARE, criteria_table, scored_frame, top_sites_frame, write_csv, write_geopackage, write_score_geotiff
 from .flows import load_flows, load_labels
 from .prepare import Study, prepare_study
 from .profiles import FacilityProfile, load_profile
@@ -80,14 +80,76 @@ def score_facility(inputs: Inputs, facility: str | Path, *, shape: str = "square
     return FacilityOutcome(profile, candidates, result, selection)
 
 
-def write_facility_outputs(outcome: FacilityOutcome, inputs: Inputs, out_dir: str | Path, lang: str) -> list[Path]:
-    """GeoPackage (candidates + top sites), CSV of the top sites with reasons, GeoTIFF score surface."""
+def write_facility_outputs(outcome: FacilityOutcome, inputs: Inputs, out_dir: str | Path, lang: str, *, all_candidates: bool = False) -> list[Path]:
+    """GeoPackage (top sites, best candidates, criteria table), CSV of the top sites with reasons, GeoTIFF score surface.
+
+    The GeoPackage keeps the best 10 % of candidates unless ``all_candidates``;
+    the GeoTIFF always holds every score.
+    """
     out_dir = Path(out_dir)
     pid = outcome.profile.id
     top = top_sites_frame(outcome.result, inputs.study, outcome.selection, inputs.allocations, lang)
-    candidates = scored_frame(outcome.result, inputs.study)
+    candidates = scored_frame(outcome.result, inputs.study, best_share=None if all_candidates else DEFAULT_CANDIDATE_SHARE)
     return [
-        write_geopackage(out_dir / f"{pid}_sites.gpkg", {"candidates": candidates, "top_sites": top}),
+        write_geopackage(out_dir / f"{pid}_sites.gpkg", {"top_sites": top, "candidates": candidates, "criteria": criteria_table(outcome.result)}),
         write_csv(out_dir / f"{pid}_top{len(top)}.csv", top),
         write_score_geotiff(out_dir / f"{pid}_score.tif", outcome.result, inputs.study),
     ]
+
+
+@dataclass
+class RunOutputs:
+    """Everything ``geo-almaty run`` wrote, by kind."""
+
+    index: Path
+    maps: list[Path]
+    sankeys: list[Path]
+    results: list[Path]
+    summary: Path
+    outcomes: dict[str, FacilityOutcome]
+
+
+FACILITIES = ("composting_hub", "material_bank", "reuse_warehouse")
+
+
+def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str, *, cell_size: float = settings.DEFAULT_CELL_SIZE_M,
+                 progress: bool = False) -> RunOutputs:
+    """The main job: flows, layers, all three facility types, maps, Sankeys, results and an index page."""
+    from .atomic import write_text_atomic
+    from .progress import progress_bar
+    from .render.citizen import build_citizen_map
+    from .render.index import index_html, relative, summary_markdown
+    from .render.maps import save_map
+    from .render.planner import build_planner_map
+    from .render.recipes import load_recipe
+    from .sankey import load_sankey_diagrams, write_sankey_diagrams
+
+    out_dir = Path(out_dir)
+    catalog = load_catalog(catalog_path)
+    specs = load_allocation_specs()
+    recipes = {name: load_recipe(name, catalog, set(specs)) for name in ("planner", "citizen")}
+    facilities = list(dict.fromkeys(item["facility"] for r in recipes.values() for item in r["facilities"]))
+    inputs = load_inputs(catalog_path, cell_size, profiles=facilities, progress=progress)
+    diagrams = load_sankey_diagrams(inputs.flows, inputs.labels)
+    outcomes = {f: score_facility(inputs, f, progress=progress) for f in progress_bar(facilities, desc="facilities", unit="type", enabled=progress)}
+
+    results: list[Path] = []
+    for outcome in progress_bar(list(outcomes.values()), desc="results", unit="file set", enabled=progress):
+        results += write_facility_outputs(outcome, inputs, out_dir / "results", lang)
+    sankeys = write_sankey_diagrams(diagrams, inputs.labels, out_dir / "flows", lang)
+    maps = [
+        save_map(build_planner_map(recipes["planner"], inputs, outcomes, lang), out_dir / "planner_map.html", lang),
+        save_map(build_citizen_map(recipes["citizen"], inputs, outcomes, lang), out_dir / "citizen_map.html", lang),
+    ]
+    limit = recipes["citizen"].get("max_bytes")
+    if limit and maps[1].stat().st_size > limit:
+        log.warning("citizen map is %.2f MB, above the recipe's limit of %.2f MB", maps[1].stat().st_size / 1e6, limit / 1e6)
+    summary = write_text_atomic(out_dir / "summary.md", summary_markdown(outcomes, inputs, lang))
+    links = {
+        "maps": [({"ru": "Карта для планировщиков", "kk": "Жоспарлаушыларға арналған карта", "en": "Planner map"}, relative(maps[0], out_dir)),
+                 ({"ru": "Карта для жителей", "kk": "Тұрғындарға арналған карта", "en": "Citizen map"}, relative(maps[1], out_dir))],
+        "flows": [(diagrams[p.stem.removeprefix("sankey_")].title, relative(p, out_dir)) for p in sankeys],
+        "results": [({lang_: p.name for lang_ in settings.LANGUAGES}, relative(p, out_dir)) for p in results + [summary]],
+    }
+    index = write_text_atomic(out_dir / "index.html", index_html(outcomes, inputs, links, lang))
+    return RunOutputs(index, maps, sankeys, results, summary, outcomes)

@@ -34,6 +34,21 @@ def candidate_districts(study: Study, result: ScoreResult) -> np.ndarray:
     return out
 
 
+def district_names(study: Study) -> dict[str, dict[str, str]]:
+    """District id → name in each language (Russian where a language is missing); 'outside' included."""
+    from . import settings
+    from .i18n import text
+
+    names = {OUTSIDE_DISTRICTS: {lang: text("outside_districts", lang) for lang in settings.LANGUAGES}}
+    districts = study.layer("districts")
+    if districts is None:
+        return names
+    for row in districts.itertuples():
+        fallback = getattr(row, "name_ru", None) or row.district_id
+        names[row.district_id] = {lang: (getattr(row, f"name_{lang}", None) or fallback) for lang in settings.LANGUAGES}
+    return names
+
+
 def select_sites(result: ScoreResult, study: Study, *, top_n: int | None = None, min_spacing_m: float | None = None,
                  max_per_district: int | None = None) -> pd.DataFrame:
     """Rank and pick up to ``top_n`` sites; returns candidate index, rank, score and district."""

@@ -1,0 +1,1 @@
+"""The *render and export* stage: Leaflet maps (planner, citizen), offline HTML, the index page."""

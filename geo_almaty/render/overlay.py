@@ -1,0 +1,74 @@
+"""Score surfaces as PNG image overlays for Leaflet (reprojected to Web Mercator, EPSG:3857).
+
+Leaflet stretches an image overlay linearly in Web Mercator, so the EPSG:32643
+grid is warped to EPSG:3857 first; the PNG is encoded with GDAL through rasterio
+and embedded as a data URI. No image library beyond rasterio is needed.
+"""
+from __future__ import annotations
+
+import base64
+import warnings
+
+import numpy as np
+from rasterio.errors import NotGeoreferencedWarning
+from pyproj import Transformer
+from rasterio.io import MemoryFile
+from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+from .. import settings
+from ..grid import AnalysisGrid
+
+#: Colour stops (value 0-1 → RGB) of the suitability ramp: low = pale yellow, high = dark green-blue.
+SUITABILITY_RAMP = ((0.0, (255, 255, 204)), (0.25, (161, 218, 180)), (0.5, (65, 182, 196)), (0.75, (44, 127, 184)), (1.0, (37, 52, 148)))
+WEB_MERCATOR = "EPSG:3857"
+
+
+def colourise(values: np.ndarray, ramp=SUITABILITY_RAMP, alpha: int = 200) -> np.ndarray:
+    """RGBA bands (4, rows, cols) uint8 for values in 0-1; NaN becomes transparent."""
+    stops = np.array([s for s, _ in ramp])
+    colours = np.array([c for _, c in ramp], dtype=float)
+    v = np.clip(np.nan_to_num(values, nan=0.0), 0, 1)
+    rgba = np.zeros((4, *values.shape), dtype=np.uint8)
+    for band in range(3):
+        rgba[band] = np.interp(v, stops, colours[:, band]).round().astype(np.uint8)
+    rgba[3] = np.where(np.isfinite(values), alpha, 0)
+    return rgba
+
+
+def ramp_css(ramp=SUITABILITY_RAMP) -> str:
+    """The ramp as a CSS linear-gradient, for the legend."""
+    stops = ", ".join(f"rgb{tuple(c)} {s:.0%}" for s, c in ramp)
+    return f"linear-gradient(to right, {stops})"
+
+
+def surface_overlay(surface: np.ndarray, grid: AnalysisGrid, max_pixels: int = 700) -> tuple[str, list[list[float]]]:
+    """A score surface on ``grid`` as a PNG data URI and its ``[[south, west], [north, east]]`` bounds."""
+    left, bottom, right, top = grid.bounds
+    scale = max(1.0, max(grid.width, grid.height) / max_pixels)
+    transform, width, height = calculate_default_transform(
+        settings.ANALYSIS_CRS, WEB_MERCATOR, grid.width, grid.height, left, bottom, right, top,
+        dst_width=int(grid.width / scale), dst_height=int(grid.height / scale))
+    warped = np.full((height, width), np.nan, dtype=np.float32)
+    reproject(surface.astype(np.float32), warped, src_transform=grid.transform, src_crs=settings.ANALYSIS_CRS, src_nodata=np.nan,
+              dst_transform=transform, dst_crs=WEB_MERCATOR, dst_nodata=np.nan, resampling=Resampling.nearest)
+    uri = png_data_uri(colourise(warped))
+    west, north = transform * (0, 0)
+    east, south = transform * (width, height)
+    to_lonlat = Transformer.from_crs(WEB_MERCATOR, settings.GEOGRAPHIC_CRS, always_xy=True)
+    (lon0, lat0), (lon1, lat1) = to_lonlat.transform(west, south), to_lonlat.transform(east, north)
+    return uri, [[lat0, lon0], [lat1, lon1]]
+
+
+def png_data_uri(rgba: np.ndarray) -> str:
+    """RGBA bands (4, rows, cols) uint8 as a PNG data URI."""
+    _, height, width = rgba.shape
+    with MemoryFile() as memory, warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a PNG for the browser needs no georeferencing
+        with memory.open(driver="PNG", width=width, height=height, count=4, dtype="uint8") as png:
+            png.write(rgba)
+        return "data:image/png;base64," + base64.b64encode(memory.read()).decode("ascii")
+
+
+def blank_tile_uri() -> str:
+    """A 1×1 transparent PNG: the tile of the 'no basemap' layer (no network request)."""
+    return png_data_uri(np.zeros((4, 1, 1), dtype=np.uint8))
