@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
         _add_lang(p)
         p.set_defaults(func=cmd_layers_validate if name == "validate" else cmd_layers_list)
+    fetch = layers_sub.add_parser("fetch-osm", help="import OpenStreetMap data (online by place, or offline from a .osm/.osm.pbf file) as a catalog")
+    where = fetch.add_mutually_exclusive_group(required=True)
+    where.add_argument("--place", help='a place name for the online fetch, e.g. "Almaty, Kazakhstan"')
+    where.add_argument("--osm-file", type=Path, help="an OSM extract (.osm or .osm.pbf) to read offline")
+    fetch.add_argument("--out", type=Path, required=True, help="the GeoPackage to write; a .catalog.yaml and a .drive.graphml go beside it")
+    fetch.set_defaults(func=cmd_fetch_osm)
 
     score = sub.add_parser("score", help="score candidate sites for one facility type and write GeoPackage, CSV and GeoTIFF")
     score.add_argument("--facility", required=True, help="composting_hub, material_bank, reuse_warehouse, or a profile YAML")
@@ -156,6 +162,15 @@ def cmd_flows(args: argparse.Namespace) -> int:
     print()
     for path in written:
         print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def cmd_fetch_osm(args: argparse.Namespace) -> int:
+    from .osm import import_osm
+
+    catalog_path = import_osm(args.out, place=args.place, osm_file=args.osm_file, progress=True)
+    print(f"wrote {args.out} and {catalog_path}")
+    print(f"use it with: geo-almaty layers validate --catalog {catalog_path}")
     return 0
 
 
