@@ -119,9 +119,10 @@ def allocate_flows(specs: dict[str, dict], flows: pd.DataFrame, layers: dict[str
             layer = _require(layers, spec.get("layer", "parks"), flow_id)
             features, surface, total_base = allocate_by_area(layer, grid, districts, total_base)
         else:
-            shares = {k: float(flow_row(flows, v)["value_canonical"]) for k, v in spec["activity_shares"].items()}
-            rows = rows + tuple(spec["activity_shares"].values())
-            ref_year = int(flow_row(flows, rows[0])["year"]) if rows else 2018
+            share_rows = spec["activity_shares"]
+            shares = {k: float(flow_row(flows, v)["value_canonical"]) for k, v in share_rows.items()}
+            rows = rows + tuple(share_rows.values())
+            ref_year = int(flow_row(flows, share_rows["new_build"])["year"])  # the year the turnover split describes
             features, surface = allocate_by_construction_activity(
                 total_base, shares, layers.get("construction_sites"), _require(layers, "building_stock", flow_id), grid, districts, ref_year)
         features["proxy"] = proxy

@@ -129,11 +129,9 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Catalog:
 def _merge_layer(name: str, entry: dict[str, Any], base: LayerSpec | None, path: Path) -> LayerSpec:
     source = _source(entry["source"], path) if "source" in entry else None
     if base is not None:
-        overrides = {k: v for k, v in _spec_fields(name, entry, path, partial=True).items()}
-        spec = replace(base, **overrides)
+        spec = replace(base, **_spec_fields(name, entry, path, partial=True))
         return replace(spec, source=source) if source is not None else spec
-    spec = LayerSpec(**_spec_fields(name, entry, path, partial=False), source=source)
-    return spec
+    return LayerSpec(**_spec_fields(name, entry, path, partial=False), source=source)
 
 
 def _spec_fields(name: str, entry: dict[str, Any], path: Path, *, partial: bool) -> dict[str, Any]:

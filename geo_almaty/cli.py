@@ -81,7 +81,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     import time
 
     from .pipeline import run_main_job
-    from .render.index import summary_markdown  # noqa: F401  (imported for its side-effect-free check)
 
     started = time.perf_counter()
     outputs = run_main_job(args.catalog, args.out, args.lang, cell_size=args.cell_size, progress=True)

@@ -132,7 +132,9 @@ def load_flows(path: str | Path | None = None, labels: pd.DataFrame | None = Non
         records.append(_validate_row(row, path, where, known_keys, seen_ids, row_no))
     frame = pd.DataFrame.from_records(records)
     frame["year"] = frame["year"].astype(int)
-    return frame.set_index("id", drop=False)
+    frame = frame.set_index("id", drop=False)
+    frame.attrs["source_file"] = str(path)
+    return frame
 
 
 def _validate_row(row: dict[str, str], path: Path, where: object, known: dict[str, set[str]], seen_ids: dict[str, int], row_no: int) -> dict:
@@ -199,7 +201,8 @@ def _validate_row(row: dict[str, str], path: Path, where: object, known: dict[st
 def flow_row(flows: pd.DataFrame, flow_id: str) -> pd.Series:
     """The row ``flow_id``; raises :class:`FlowDataError` if the table has none."""
     if flow_id not in flows.index:
-        raise FlowDataError(f"no row with id '{flow_id}'", file=flows_path().name, column="id", expected="an id present in the flow table")
+        raise FlowDataError(f"no row with id '{flow_id}'", file=flows.attrs.get("source_file", flows_path()), column="id",
+                            expected="an id present in the flow table")
     return flows.loc[flow_id]
 
 
