@@ -9,7 +9,7 @@ from ..explain import format_amount, site_breakdown, tonnage_reached
 import numpy as np
 import shapely
 
-from .elements import FacilitySwitcher, pin_css
+from .elements import FacilitySwitcher, pin_css, rank_z_index
 from .maps import add_basemaps, add_feature_layer, facility_pin_class, feature_names, lonlat_bounds, new_map, to_lonlat_features
 from .planner import feature_style
 from .text import esc, per_language, tr, tr_message
@@ -42,6 +42,7 @@ def facility_records(outcome, item: dict, inputs, reasons: int, icon_class: str 
     lonlat = points.to_crs(settings.GEOGRAPHIC_CRS)
     headline = item.get("headline") or outcome.profile.title
     sites = [{"lat": round(p.y, 6), "lon": round(p.x, 6), "title": f"{headline['en']} {rank}", "icon_class": icon_class,
+              "z": rank_z_index(rank, len(rows)),
               "tooltip": tr(headline), "popup": citizen_popup(outcome, int(c), item, inputs, reasons)}
              for rank, c, p in zip(rows["rank"], idx, lonlat)]
     return {"id": item["facility"], "sites": sites}

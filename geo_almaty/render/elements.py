@@ -39,13 +39,17 @@ class FeatureLayer(MacroElement):
 
 
 class SiteMarkers(MacroElement):
-    """Leaflet markers (the default pin, inlined) with pre-escaped popup and tooltip HTML."""
+    """Leaflet markers (the default pin, inlined) with pre-escaped popup and tooltip HTML.
+
+    A site's ``z`` lifts better-ranked pins above the others where they overlap.
+    """
 
     _template = Template("""
         {% macro script(this, kwargs) %}
         {{ this.sites|tojson }}.forEach(function (s) {
-            var m = L.marker([s.lat, s.lon], {title: s.title, alt: s.title, icon: new L.Icon.Default({className: s.icon_class || ''})});
-            m.bindPopup(s.popup, {maxWidth: 420});
+            var m = L.marker([s.lat, s.lon], {title: s.title, alt: s.title, zIndexOffset: s.z || 0,
+                                              icon: new L.Icon.Default({className: s.icon_class || ''})});
+            m.bindPopup(s.popup, {maxWidth: 420, maxHeight: 420});
             if (s.tooltip) { m.bindTooltip(s.tooltip); }
             m.addTo({{ this._parent.get_name() }});
         });
@@ -155,8 +159,9 @@ class FacilitySwitcher(MacroElement):
             data.forEach(function (f) {
                 var g = L.layerGroup();
                 f.sites.forEach(function (s) {
-                    var m = L.marker([s.lat, s.lon], {title: s.title, alt: s.title, icon: new L.Icon.Default({className: s.icon_class || ''})});
-                    m.bindPopup(s.popup, {maxWidth: 340});
+                    var m = L.marker([s.lat, s.lon], {title: s.title, alt: s.title, zIndexOffset: s.z || 0,
+                                                      icon: new L.Icon.Default({className: s.icon_class || ''})});
+                    m.bindPopup(s.popup, {maxWidth: 340, maxHeight: 420});
                     m.bindTooltip(s.tooltip);
                     g.addLayer(m);
                 });
@@ -205,3 +210,8 @@ def pin_css(css_class: str, colour: str) -> str:
     r, g, b = (int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5))
     hue, _, _ = colorsys.rgb_to_hls(r, g, b)
     return f".{css_class}{{filter:hue-rotate({hue * 360 - DEFAULT_PIN_HUE:.0f}deg)}}"
+
+
+def rank_z_index(rank: int, count: int) -> int:
+    """zIndexOffset that puts better-ranked pins on top (Leaflet already stacks pins by screen height)."""
+    return 1000 * (count - int(rank) + 1)

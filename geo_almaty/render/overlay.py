@@ -52,8 +52,8 @@ def surface_overlay(surface: np.ndarray, grid: AnalysisGrid, max_pixels: int = 7
     reproject(surface.astype(np.float32), warped, src_transform=grid.transform, src_crs=settings.ANALYSIS_CRS, src_nodata=np.nan,
               dst_transform=transform, dst_crs=WEB_MERCATOR, dst_nodata=np.nan, resampling=Resampling.nearest)
     uri = png_data_uri(colourise(warped))
-    west, north = transform * (0, 0)
-    east, south = transform * (width, height)
+    west, north = transform @ (0, 0)
+    east, south = transform @ (width, height)
     to_lonlat = Transformer.from_crs(WEB_MERCATOR, settings.GEOGRAPHIC_CRS, always_xy=True)
     (lon0, lat0), (lon1, lat1) = to_lonlat.transform(west, south), to_lonlat.transform(east, north)
     return uri, [[lat0, lon0], [lat1, lon1]]

@@ -18,7 +18,7 @@ from .. import settings
 from ..explain import format_amount, site_breakdown, tonnage_reached
 from ..export import score_surface
 from ..i18n import text as message
-from .elements import HtmlControl, SiteMarkers, pin_css
+from .elements import HtmlControl, SiteMarkers, pin_css, rank_z_index
 from .maps import (add_basemaps, add_feature_layer, facility_pin_class, feature_names, legend_html, lonlat_bounds, new_map,
                    popup_table, to_lonlat_features)
 from .overlay import ramp_css, surface_overlay
@@ -175,6 +175,7 @@ def site_records(outcome, inputs, colour: str, limit: int | None, icon_class: st
     for (row, point) in zip(rows.itertuples(), lonlat):
         title = f"#{row.rank} {outcome.profile.title['en']}"
         records.append({"lat": round(point.y, 6), "lon": round(point.x, 6), "title": title, "icon_class": icon_class,
+                        "z": rank_z_index(row.rank, len(rows)),
                         "tooltip": f"#{row.rank} {tr(outcome.profile.title)}",
                         "popup": site_popup(outcome, int(row.candidate), int(row.rank), inputs, colour, limit)})
     return records
