@@ -96,6 +96,20 @@ def criteria_table(result: ScoreResult) -> pd.DataFrame:
     } for j, spec in enumerate(result.criteria)])
 
 
+def allocations_by_district(allocations: dict[str, Allocation], study: Study, lang: str) -> pd.DataFrame:
+    """Every allocated flow per district, with its unit, proxy, note and the flow rows it came from."""
+    names = district_names(study)
+    rows = []
+    for allocation in allocations.values():
+        for district_id, amount in allocation.by_district().items():
+            rows.append({
+                "allocation": allocation.id, "title": allocation.title[lang], "district_id": district_id,
+                "district": names.get(district_id, {}).get(lang, district_id), "amount": float(amount), "unit": allocation.unit,
+                "total": allocation.total, "proxy": allocation.proxy, "note": allocation.note, "flow_rows": ";".join(allocation.rows),
+            })
+    return pd.DataFrame(rows)
+
+
 def write_geopackage(path: str | Path, layers: dict[str, pd.DataFrame]) -> Path:
     """Write several layers (EPSG:4326) and attribute tables into one GeoPackage, atomically."""
     path = Path(path)

@@ -15,7 +15,7 @@ from . import settings
 from .allocate import Allocation, allocate_flows, load_allocation_specs
 from .candidates import Candidates, feature_candidates, hex_candidates, square_candidates
 from .catalog import Catalog, load_catalog
-from .export import DEFAULT_CANDIDATE_SHARE, criteria_table, scored_frame, top_sites_frame, write_csv, write_geopackage, write_score_geotiff
+from .export import DEFAULT_CANDIDATE_SHARE, allocations_by_district, criteria_table, scored_frame, top_sites_frame, write_csv, write_geopackage, write_score_geotiff
 from .flows import load_flows, load_labels
 from .prepare import Study, prepare_study
 from .profiles import FacilityProfile, load_profile
@@ -136,6 +136,7 @@ def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str
     results: list[Path] = []
     for outcome in progress_bar(list(outcomes.values()), desc="results", unit="file set", enabled=progress):
         results += write_facility_outputs(outcome, inputs, out_dir / "results", lang)
+    results.append(write_csv(out_dir / "results" / "flows_by_district.csv", allocations_by_district(inputs.allocations, inputs.study, lang)))
     sankeys = write_sankey_diagrams(diagrams, inputs.labels, out_dir / "flows", lang)
     maps = [
         save_map(build_planner_map(recipes["planner"], inputs, outcomes, lang), out_dir / "planner_map.html", lang),

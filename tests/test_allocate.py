@@ -121,3 +121,15 @@ def test_population_allocation_conserves_mass_for_any_inputs(total_t, population
     assert int(features.amount_base.sum()) == total_kg
     assert int(surface.sum()) == total_kg
     assert (surface >= 0).all()
+
+
+def test_district_table_for_the_akimat_sums_to_each_total(embedded_allocations):
+    from geo_almaty.export import allocations_by_district
+
+    study, allocations = embedded_allocations
+    table = allocations_by_district(allocations, study, "kk")
+    sums = table.groupby("allocation")["amount"].sum()
+    for flow_id, allocation in allocations.items():
+        assert sums[flow_id] * allocation.per_unit == pytest.approx(allocation.total_base, abs=1e-6)
+    assert set(table.proxy) == {"population", "stated_tonnage", "construction_activity", "area"}
+    assert "Алатау ауданы" in set(table.district) or table.district.str.contains("Алатау").any()
