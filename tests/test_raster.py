@@ -61,6 +61,7 @@ def test_dem_in_geographic_crs_is_reprojected(tmp_path):
     assert np.nanmean(dem) == pytest.approx(800)
 
 
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 def test_raster_without_crs_is_refused(tmp_path):
     with rasterio.open(tmp_path / "nocrs.tif", "w", driver="GTiff", height=10, width=10, count=1, dtype="float32") as dst:
         dst.write(np.zeros((10, 10), "float32"), 1)
