@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from scipy import fft as sp_fft
 from scipy.signal import fftconvolve
 from scipy.spatial import cKDTree
 
@@ -99,25 +100,52 @@ def feature_sample_points(geometries: np.ndarray, step_m: float) -> tuple[np.nda
     return coords, index
 
 
+def sample_point_tree(geometries: np.ndarray, step_m: float) -> tuple[cKDTree, np.ndarray]:
+    """KD-tree over the distinct sample points of ``geometries``, and the feature index of each tree point.
+
+    A point shared by several features (common boundaries, road junctions, closed
+    rings) is kept once and belongs to the lowest feature index, so ties between
+    features are broken the same way whatever the tree layout.
+
+    The tree uses sliding-midpoint splits without shrinking node boxes and leaves
+    of 32 points (``balanced_tree=False, compact_nodes=False, leafsize=32``): with
+    points strung along lines this answers far-away queries about three times
+    faster than scipy's defaults; the nearest distances are the same.
+    """
+    coords, owner = feature_sample_points(geometries, step_m)
+    coords, first = np.unique(coords, axis=0, return_index=True)
+    return cKDTree(coords, leafsize=32, balanced_tree=False, compact_nodes=False), owner[first]
+
+
 def distance_to_features(geometries: np.ndarray, candidates: Candidates, study: Study) -> tuple[np.ndarray, np.ndarray]:
-    """Metres from each candidate centre to the nearest feature, and that feature's index; 0 inside polygons."""
+    """Metres from each candidate centre to the nearest feature, and that feature's index; 0 inside polygons.
+
+    The distance is to the nearest sample point (:func:`feature_sample_points`,
+    spacing ``DENSIFY_FRACTION`` of the cell size), so it exceeds the exact distance
+    to a line or outline by at most half the spacing. Grid cells inside a polygon
+    are found by a raster burn and are not queried at all (their distance is 0 and
+    their nearest feature is that polygon).
+    """
     step = max(study.grid.cell_size * DENSIFY_FRACTION, 1.0)
-    coords, owner = feature_sample_points(geometries, step)
-    tree = cKDTree(coords)
-    distance, nearest_point = tree.query(np.column_stack([candidates.x, candidates.y]), workers=-1)
-    nearest = owner[nearest_point]
-    polygons = np.isin(shapely.get_type_id(np.asarray(geometries, dtype=object)), [3, 6])
-    if polygons.any():
-        poly_geoms = np.asarray(geometries, dtype=object)[polygons]
-        if candidates.kind == "square":
-            inside_idx = burn_values(poly_geoms, np.flatnonzero(polygons) + 1, study.grid).ravel()[candidates.cell]
-            inside = inside_idx > 0
-            nearest = np.where(inside, inside_idx - 1, nearest)
-        else:
-            union = shapely.union_all(poly_geoms)
-            shapely.prepare(union)
-            inside = shapely.contains_xy(union, candidates.x, candidates.y)
-        distance = np.where(inside, 0.0, distance)
+    geometries = np.asarray(geometries, dtype=object)
+    tree, owner = sample_point_tree(geometries, step)
+    n = len(candidates)
+    distance = np.zeros(n)
+    nearest = np.zeros(n, dtype=np.int64)
+    query = np.ones(n, dtype=bool)
+    polygons = np.isin(shapely.get_type_id(geometries), [3, 6])
+    if polygons.any() and candidates.kind == "square":
+        inside_idx = burn_values(geometries[polygons], np.flatnonzero(polygons) + 1, study.grid).ravel()[candidates.cell]
+        query = inside_idx == 0
+        nearest[~query] = inside_idx[~query] - 1
+    todo = np.flatnonzero(query)
+    found, nearest_point = tree.query(np.column_stack([candidates.x[todo], candidates.y[todo]]), workers=-1)
+    distance[todo] = found
+    nearest[todo] = owner[nearest_point]
+    if polygons.any() and candidates.kind != "square":
+        union = shapely.union_all(geometries[polygons])
+        shapely.prepare(union)
+        distance[shapely.contains_xy(union, candidates.x, candidates.y)] = 0.0
     return distance, nearest
 
 
@@ -135,7 +163,8 @@ def reachable_surface(surface: np.ndarray, grid: AnalysisGrid, radius_m: float) 
     kernel = disc_kernel(radius_m, grid.cell_size)
     if not surface.any():
         return np.zeros_like(surface, dtype=np.float64)
-    result = fftconvolve(surface.astype(np.float64), kernel, mode="same")
+    with sp_fft.set_workers(-1):  # scipy.signal's FFTs run on every core
+        result = fftconvolve(surface.astype(np.float64), kernel, mode="same")
     # FFT leaves round-off of the order of 1e-9 of the largest value where the true sum is 0.
     result[result < 1e-9 * max(float(surface.max()), 1.0)] = 0.0
     return result
