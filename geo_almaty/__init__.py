@@ -21,7 +21,28 @@ from .errors import (  # noqa: E402
 )
 from .settings import ANALYSIS_CRS  # noqa: E402
 
+#: The public API, one function per stage, imported on first use so the CLI starts fast.
+_API = {
+    "load_flows": "flows", "load_labels": "flows", "select_flows": "flows", "load_coefficients": "flows",
+    "run_consistency_checks": "consistency", "load_sankey_diagrams": "sankey",
+    "load_catalog": "catalog", "read_layer": "layers", "load_layers": "layers", "validate_catalog": "layers",
+    "prepare_study": "prepare", "load_allocation_specs": "allocate", "allocate_flows": "allocate",
+    "square_candidates": "candidates", "hex_candidates": "candidates", "feature_candidates": "candidates",
+    "load_profile": "profiles", "score_candidates": "score", "select_sites": "select",
+    "load_inputs": "pipeline", "score_facility": "pipeline", "write_facility_outputs": "pipeline", "run_main_job": "pipeline",
+}
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_API[name]}", __name__), name)
+    raise AttributeError(f"module 'geo_almaty' has no attribute {name!r}")
+
+
 __all__ = [
+    *_API,
     "ANALYSIS_CRS",
     "CatalogError",
     "FlowDataError",

@@ -45,13 +45,6 @@ def write_text_atomic(target: str | Path, text: str, encoding: str = "utf-8") ->
     return Path(target)
 
 
-def write_bytes_atomic(target: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``target`` atomically and return the path."""
-    with atomic_path(target) as tmp:
-        tmp.write_bytes(data)
-    return Path(target)
-
-
 def _remove_quietly(path: Path) -> None:
     try:
         path.unlink()

@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 
 from .allocate import Allocation
 from .candidates import Candidates
-from .errors import ProfileError
+from .errors import DataUnavailableError, ProfileError
 from .grid import AnalysisGrid
 from .prepare import Study
 from .rasterize import burn_values, class_shares
@@ -65,7 +65,7 @@ def criterion_raw(spec: dict, study: Study, candidates: Candidates, allocations:
     if kind == "raster":
         array = study.slope if spec["raster"] == "slope" else study.dem
         if array is None:
-            raise ProfileError(f"raster criterion needs a DEM ({spec['raster']})", layer="dem", column=where,
+            raise DataUnavailableError(f"raster criterion needs a DEM ({spec['raster']})", layer="dem", column=where,
                                expected="a dem layer in the catalog, or optional: true on the criterion")
         return CriterionRaw(_sample(array, candidates))
     raise ProfileError(f"unknown criterion type '{kind}'", column=f"{where}/type", expected="distance, colocation, share, reachable or raster")
@@ -74,7 +74,7 @@ def criterion_raw(spec: dict, study: Study, candidates: Candidates, allocations:
 def _layer_subset(study: Study, spec: dict, where: str):
     frame = study.layer(spec["layer"])
     if frame is None:
-        raise ProfileError("layer has no data", layer=spec["layer"], column=f"{where}/layer", expected="a layer of the catalog with a source")
+        raise DataUnavailableError("layer has no data", layer=spec["layer"], column=f"{where}/layer", expected="a layer of the catalog with a source")
     if "classes" in spec:
         layer_spec = study.catalog.layer(spec["layer"])
         unknown = sorted(set(spec["classes"]) - set(layer_spec.classes))
@@ -83,7 +83,7 @@ def _layer_subset(study: Study, spec: dict, where: str):
                                expected="classes of the layer: " + ", ".join(layer_spec.classes))
         frame = frame[frame[layer_spec.class_column].isin(spec["classes"])]
     if not len(frame):
-        raise ProfileError("no features of the requested classes", layer=spec["layer"], column=f"{where}/classes",
+        raise DataUnavailableError("no features of the requested classes", layer=spec["layer"], column=f"{where}/classes",
                            expected="at least one feature to measure distance to")
     return frame
 

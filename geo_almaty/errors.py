@@ -102,6 +102,10 @@ class ProfileError(InputError):
     kind = "profile"
 
 
+class DataUnavailableError(ProfileError):
+    """A criterion needs a layer or raster the catalog has no data for (optional criteria are then skipped)."""
+
+
 class RecipeError(InputError):
     """A map recipe is invalid."""
 

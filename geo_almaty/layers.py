@@ -12,7 +12,6 @@ import logging
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -360,7 +359,7 @@ def _is_null(value: object) -> bool:
 def _check_classes(frame: gpd.GeoDataFrame, spec: LayerSpec, source: SourceSpec, file: str) -> gpd.GeoDataFrame:
     for column, mapping in source.values.items():
         if column in frame.columns:
-            frame[column] = frame[column].map(lambda v: mapping.get(str(v), v) if not _is_null(v) else v)
+            frame[column] = frame[column].map(lambda v, m=mapping: m.get(str(v), v) if not _is_null(v) else v)
     if spec.class_column and spec.classes:
         if spec.class_column not in frame.columns:
             raise LayerError("class column missing", file=file, layer=spec.name, column=spec.class_column,

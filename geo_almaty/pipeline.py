@@ -109,9 +109,6 @@ class RunOutputs:
     outcomes: dict[str, FacilityOutcome]
 
 
-FACILITIES = ("composting_hub", "material_bank", "reuse_warehouse")
-
-
 def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str, *, cell_size: float = settings.DEFAULT_CELL_SIZE_M,
                  progress: bool = False) -> RunOutputs:
     """The main job: flows, layers, all three facility types, maps, Sankeys, results and an index page."""

@@ -14,7 +14,7 @@ from .aggregate import ordered_weighted_average, weighted_linear
 from .allocate import Allocation
 from .candidates import Candidates, apply_exclusions
 from .criteria import CriterionRaw, criterion_raw
-from .errors import ProfileError
+from .errors import DataUnavailableError, ProfileError
 from .prepare import Study
 from .profiles import FacilityProfile, criterion_weights
 from .progress import progress_bar
@@ -66,11 +66,13 @@ def score_candidates(profile: FacilityProfile, study: Study, candidates: Candida
     for j, spec in enumerate(progress_bar(criteria, desc=f"score {profile.id}", unit="criterion", enabled=progress)):
         try:
             result = criterion_raw(spec, study, candidates, allocations, cache)
+        except DataUnavailableError as exc:
+            if not spec.get("optional"):
+                raise DataUnavailableError(exc.problem, file=profile.path, layer=exc.layer, column=exc.column, expected=exc.expected) from None
+            skipped.append(spec["id"])
+            log.info("criterion %s skipped: %s", spec["id"], exc.problem)
+            continue
         except ProfileError as exc:
-            if spec.get("optional") and ("no data" in exc.problem or "needs a DEM" in exc.problem):
-                skipped.append(spec["id"])
-                log.info("criterion %s skipped: %s", spec["id"], exc.problem)
-                continue
             raise ProfileError(exc.problem, file=profile.path, layer=exc.layer, column=exc.column, expected=exc.expected) from None
         raw[:, j] = result.values
         if result.nearest is not None:

@@ -73,10 +73,3 @@ def schemas_dir() -> Path:
     """JSON schemas shipped inside the package."""
     return Path(__file__).resolve().parent / "schemas"
 
-
-def report_path() -> Path:
-    """The Russian text of the report, in ``../shared/report`` beside the checkout (may be absent)."""
-    env = os.environ.get("GEO_ALMATY_REPORT")
-    if env:
-        return Path(env)
-    return project_root().parent / "shared" / "report" / "almaty_ce_report_ru.txt"

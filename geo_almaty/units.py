@@ -51,11 +51,6 @@ _UNITS: tuple[UnitDef, ...] = (
 
 UNITS: dict[str, UnitDef] = {u.printed: u for u in _UNITS}
 
-#: Canonical units that measure a mass per year (these can be drawn in one Sankey).
-MASS_PER_YEAR_UNITS = frozenset({"t/yr"})
-#: Canonical units of greenhouse-gas emissions.
-EMISSION_UNITS = frozenset({"t CO2e/yr", "t CH4/yr"})
-
 
 def known_units() -> list[str]:
     """All unit strings a flow table may use."""

@@ -239,7 +239,7 @@ def test_pbf_gives_the_same_layers_as_xml(mapping, layers):
 
 def test_pbf_other_tags_parsing_handles_escapes_and_commas():
     other = pd.Series(['"name:ru"=>"Кафе \\"Роза\\"","recycling:paper"=>"yes"', None, '"operator"=>"ТОО \\"A, B\\"","x"=>"1"'])
-    frame = osm._with_hstore_keys(pd.DataFrame(index=other.index), other, ["name:ru", "recycling:paper", "operator", "shop"])
+    frame = osm.readers._with_hstore_keys(pd.DataFrame(index=other.index), other, ["name:ru", "recycling:paper", "operator", "shop"])
     assert frame.to_dict("list") == {
         "name:ru": ['Кафе "Роза"', None, None],
         "recycling:paper": ["yes", None, None],

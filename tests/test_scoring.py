@@ -10,7 +10,7 @@ from hypothesis.extra.numpy import arrays
 
 from geo_almaty.aggregate import ordered_weighted_average, weighted_linear
 from geo_almaty.allocate import allocate_flows, load_allocation_specs
-from geo_almaty.candidates import apply_exclusions, hex_candidates, hex_resolution, square_candidates
+from geo_almaty.candidates import hex_candidates, hex_resolution, square_candidates
 from geo_almaty.catalog import load_catalog
 from geo_almaty.criteria import disc_kernel, reachable_surface
 from geo_almaty.errors import ProfileError
@@ -277,3 +277,17 @@ def test_shipped_profiles_validate_against_the_embedded_catalog():
     for name in ("composting_hub", "material_bank", "reuse_warehouse"):
         profile = load_profile(name, catalog, allocations)
         assert all(c["report_lines"].startswith("L") and len(c["rationale"]) > 20 for c in profile.criteria)
+
+
+def test_optional_criterion_without_data_is_skipped_and_required_one_is_named(world, tmp_path):
+    crit = [{"id": "farm", "type": "distance", "layer": "organic_producers", "value": {"function": "linear", "low": 4000, "high": 0}, "weight": 1},
+            {"id": "slope", "type": "raster", "raster": "slope", "value": {"function": "linear", "low": 8, "high": 2}, "weight": 1, "optional": True},
+            {"id": "market", "type": "distance", "layer": "markets", "value": {"function": "linear", "low": 4000, "high": 0}, "weight": 1,
+             "optional": True}]
+    result, _ = score(world, write_profile(tmp_path, "opt", crit))
+    assert result.skipped == ["slope", "market"]
+    assert result.weights.tolist() == [1.0, 0.0, 0.0]
+    crit[2]["optional"] = False
+    with pytest.raises(ProfileError) as exc:
+        score(world, write_profile(tmp_path, "req", crit))
+    assert "layer 'markets'" in str(exc.value) and "no data" in str(exc.value) and "req.yaml" in str(exc.value)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import folium
 import geopandas as gpd
-import numpy as np
 import shapely
 import xyzservices.providers as xyz
 
@@ -117,8 +116,3 @@ def lonlat_bounds(geometry: shapely.Geometry) -> tuple[float, float, float, floa
     """Bounds (west, south, east, north) in EPSG:4326 of a geometry in EPSG:32643."""
     lonlat = gpd.GeoSeries([geometry], crs=settings.ANALYSIS_CRS).to_crs(settings.GEOGRAPHIC_CRS)
     return tuple(float(v) for v in lonlat.total_bounds)
-
-
-def numbered(values: np.ndarray) -> list[str]:
-    """Format numbers with a thin-space thousands separator."""
-    return [f"{v:,.0f}".replace(",", "\u202f") for v in values]

@@ -52,7 +52,7 @@ def layer_popups(frame, spec, recipe_layer: dict) -> list[dict]:
     title = tr(spec.title)
     shown = [c for c in frame.columns if c not in _HIDDEN_COLUMNS and c != spec.id_column and c != spec.class_column]
     out = []
-    for (i, row), name in zip(frame.iterrows(), names):
+    for (_, row), name in zip(frame.iterrows(), names):
         cls = row[spec.class_column] if spec.class_column else None
         class_entry = classes.get(cls) if cls is not None else None
         rows = []
@@ -116,7 +116,7 @@ def add_choropleths(m: folium.Map, recipe: dict, inputs) -> list[str]:
         unit = "ha" if allocation.unit == "ha" else "t/yr"
         props = []
         for n, name in enumerate(names):
-            amount = tr(per_language(lambda lang, v=values[n]: format_amount(v, unit, lang)))
+            amount = tr(per_language(lambda lang, v=values[n], u=unit: format_amount(v, u, lang)))
             rows = [(tr_message("reaches"), amount), ("proxy", esc(allocation.proxy)), ("note", esc(allocation.note))]
             popup = f'<div class="ga-popup"><b>{tr(name)}</b><br>{tr(allocation.title)}{popup_table(rows)}</div>'
             colour = colours[int(classifier.yb[n])]
@@ -130,8 +130,8 @@ def add_choropleths(m: folium.Map, recipe: dict, inputs) -> list[str]:
         lower = np.concatenate([[shown.min()], classifier.bins[:-1]])
         entries = []
         for colour, lo, hi in zip(colours, lower, classifier.bins):
-            label = tr(per_language(lambda lang, lo=lo, hi=hi: f"{format_amount(lo, unit, lang)} – {format_amount(hi, unit, lang)}"
-                                    + (" / km²" if per_km2 else "")))
+            label = tr(per_language(lambda lang, lo=lo, hi=hi, u=unit, km2=per_km2: f"{format_amount(lo, u, lang)} – {format_amount(hi, u, lang)}"
+                                    + (" / km²" if km2 else "")))
             entries.append((colour, label))
         legends.append(legend_html(title, entries))
     return legends
