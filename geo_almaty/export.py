@@ -69,13 +69,14 @@ def top_sites_frame(result: ScoreResult, study: Study, selection: pd.DataFrame, 
     geometry = gpd.points_from_xy(result.candidates.x[rows], result.candidates.y[rows], crs=settings.ANALYSIS_CRS)
     lonlat = gpd.GeoSeries(geometry).to_crs(settings.GEOGRAPHIC_CRS)
     reached = [tonnage_reached(result, int(i), allocations) for i in rows]
+    names = district_names(study)
     data = {
         "rank": selection["rank"].to_numpy(),
         "candidate_id": result.candidates.labels()[rows],
         "facility": result.profile.id,
         "score": selection["score"].to_numpy(),
         "district_id": selection["district_id"].to_numpy(),
-        "district": [district_names(study).get(d, {}).get(lang, d) for d in selection["district_id"]],
+        "district": [names.get(d, {}).get(lang, d) for d in selection["district_id"]],
         "lon": lonlat.x.round(6).to_numpy(),
         "lat": lonlat.y.round(6).to_numpy(),
     }

@@ -104,11 +104,17 @@ def test_invalid_null_and_mixed_geometries_are_repaired_and_reported(tmp_path):
     assert "1 Point" in notes
 
 
-def test_missing_crs_can_be_declared_in_catalog(tmp_path):
+def write_shapefile_without_prj(folder: Path) -> Path:
+    """A heritage shapefile whose .prj was lost (as often happens in exchanged data)."""
     frame = gpd.GeoDataFrame({"area_id": ["h1"], "class": ["historic"], "name_ru": ["Татарка"]},
                              geometry=[shapely.box(76.90, 43.26, 76.92, 43.27)], crs="EPSG:4326")
-    frame.to_file(tmp_path / "heritage.shp")
-    (tmp_path / "heritage.prj").unlink()
+    frame.to_file(folder / "heritage.shp")
+    (folder / "heritage.prj").unlink()
+    return folder / "heritage.shp"
+
+
+def test_missing_crs_can_be_declared_in_catalog(tmp_path):
+    write_shapefile_without_prj(tmp_path)
     loaded = load_one(tmp_path, "heritage_areas", {"path": "heritage.shp", "crs": "EPSG:4326"})
     assert loaded.frame.crs.to_epsg() == 32643
 
@@ -129,10 +135,7 @@ def test_missing_gpkg_layer(tmp_path):
 
 
 def test_no_crs(tmp_path):
-    frame = gpd.GeoDataFrame({"area_id": ["h1"], "class": ["historic"], "name_ru": ["Татарка"]},
-                             geometry=[shapely.box(76.90, 43.26, 76.92, 43.27)], crs="EPSG:4326")
-    frame.to_file(tmp_path / "heritage.shp")
-    (tmp_path / "heritage.prj").unlink()
+    write_shapefile_without_prj(tmp_path)
     with pytest.raises(LayerError) as exc:
         load_one(tmp_path, "heritage_areas", {"path": "heritage.shp"})
     assert_one_line(exc, "heritage.shp", "layer 'heritage_areas'", "no CRS", "source.crs")

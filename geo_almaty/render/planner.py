@@ -17,6 +17,7 @@ from folium import plugins
 from .. import settings
 from ..explain import format_amount, site_breakdown, tonnage_reached
 from ..export import score_surface
+from ..select import district_names
 from ..i18n import text as message
 from .elements import HtmlControl, SiteMarkers, pin_css, rank_z_index
 from .maps import (add_basemaps, add_feature_layer, facility_pin_class, feature_names, legend_html, lonlat_bounds, new_map,
@@ -137,7 +138,7 @@ def add_choropleths(m: folium.Map, recipe: dict, inputs) -> list[str]:
     return legends
 
 
-def site_popup(outcome, site: int, rank: int, inputs, colour: str, limit: int | None) -> str:
+def site_popup(outcome, site: int, rank: int, inputs, colour: str, limit: int | None, districts: dict[str, dict[str, str]]) -> str:
     """Why a site scored as it did: criterion table in three languages, tonnage within reach."""
     result = outcome.result
     tables = {}
@@ -153,10 +154,8 @@ def site_popup(outcome, site: int, rank: int, inputs, colour: str, limit: int | 
     reach = "; ".join(f"{tr(inputs.allocations[k].title)}: {tr(per_language(lambda lang, v=v, k=k: format_amount(v, inputs.allocations[k].unit, lang)))}"
                       for k, v in reached.items())
     score = float(result.score[site])
-    from ..select import district_names
-
     district_id = outcome.selection.loc[outcome.selection.candidate == site, "district_id"].iloc[0]
-    district = tr(district_names(inputs.study).get(district_id, {lang: district_id for lang in settings.LANGUAGES}))
+    district = tr(districts.get(district_id, {lang: district_id for lang in settings.LANGUAGES}))
     return (f'<div class="ga-popup"><b style="color:{esc(colour)}">#{rank} {tr(result.profile.title)}</b>'
             f'<br>{tr_message("score")}: <b>{score:.3f}</b> · {tr_message("district")}: {district}'
             f'<br>{tr_message("reaches")}: {reach}<br>{tr(tables, escape=False)}'
@@ -171,13 +170,14 @@ def site_records(outcome, inputs, colour: str, limit: int | None, icon_class: st
     x = outcome.result.candidates.x[rows.candidate.to_numpy()]
     y = outcome.result.candidates.y[rows.candidate.to_numpy()]
     lonlat = gpd.GeoSeries(gpd.points_from_xy(x, y), crs=settings.ANALYSIS_CRS).to_crs(settings.GEOGRAPHIC_CRS)
+    districts = district_names(inputs.study)
     records = []
     for (row, point) in zip(rows.itertuples(), lonlat):
         title = f"#{row.rank} {outcome.profile.title['en']}"
         records.append({"lat": round(point.y, 6), "lon": round(point.x, 6), "title": title, "icon_class": icon_class,
                         "z": rank_z_index(row.rank, len(rows)),
                         "tooltip": f"#{row.rank} {tr(outcome.profile.title)}",
-                        "popup": site_popup(outcome, int(row.candidate), int(row.rank), inputs, colour, limit)})
+                        "popup": site_popup(outcome, int(row.candidate), int(row.rank), inputs, colour, limit, districts)})
     return records
 
 
