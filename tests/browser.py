@@ -127,6 +127,15 @@ class OfflinePage:
                 return i
         raise AssertionError("every marker is covered by another element")
 
+    def open_tagged_popup(self, screenshot: str, attr: str = "data-test-site"):
+        """Click the marker tagged by :meth:`tag_clear_marker`, wait for its popup, screenshot it; return the popup."""
+        self.page.locator(f"[{attr}]").click()
+        popup = self.page.locator(".leaflet-popup-content")
+        popup.wait_for(state="visible", timeout=5_000)
+        self.settle()
+        self.screenshot(screenshot)
+        return popup
+
     def set_language(self, lang: str) -> None:
         self.page.locator(f'button[data-set-lang="{lang}"]').first.click()
         assert self.page.evaluate("() => document.documentElement.getAttribute('data-lang')") == lang

@@ -249,11 +249,7 @@ def test_planner_top_site_popup_explains_the_score_in_three_languages(run, brows
     with open_offline(browser, run.maps[0]) as page:
         site = page.tag_clear_marker(site_lonlats(outcome))
         score = float(outcome.selection.score.iloc[site])
-        page.page.locator("[data-test-site]").click()
-        popup = page.page.locator(".leaflet-popup-content")
-        popup.wait_for(state="visible", timeout=5_000)
-        page.settle()
-        page.screenshot("planner_popup.png")
+        popup = page.open_tagged_popup("planner_popup.png")
         text = visible_text(popup)
         assert outcome.profile.title["ru"] in text
         assert message("score", "ru") in text and any(abs(n - score) < 0.0051 for n in numbers_in(text)), f"score {score:.3f} not in: {text}"
@@ -313,11 +309,7 @@ def test_citizen_popup_is_plain_language_and_switches_language(run, recipes, bro
     with open_offline(browser, run.maps[1]) as page:
         page.page.locator(f'[data-facility="{item["facility"]}"]').click()
         page.tag_clear_marker(site_lonlats(outcome))
-        page.page.locator("[data-test-site]").click()
-        popup = page.page.locator(".leaflet-popup-content")
-        popup.wait_for(state="visible", timeout=5_000)
-        page.settle()
-        page.screenshot("citizen_popup.png")
+        popup = page.open_tagged_popup("citizen_popup.png")
         text = visible_text(popup)
         assert headline["ru"] in text and plain["ru"] in text and message("reasons", "ru") in text
         assert popup.locator("li").count() >= 1, "no reasons listed"
