@@ -106,7 +106,7 @@ def analyse_facility_robustness(inputs: Inputs, outcome: FacilityOutcome, *, sam
     from .robust import DEFAULT_SAMPLES, analyse_robustness, load_uncertainty
 
     return analyse_robustness(outcome.result, inputs.study, inputs.allocations, inputs.allocation_specs, inputs.flows,
-                              load_uncertainty(inputs.flows), samples=samples or DEFAULT_SAMPLES, seed=seed, top_n=top_n,
+                              load_uncertainty(inputs.flows), samples=DEFAULT_SAMPLES if samples is None else samples, seed=seed, top_n=top_n,
                               progress=progress, **options)
 
 

@@ -75,6 +75,7 @@ class RobustResult:
     oat: pd.DataFrame
     ahp_inconsistent_share: float | None = None
     notes: list[str] = field(default_factory=list)
+    charts: dict[str, str] = field(default_factory=dict, repr=False)  # tornado SVG by language, drawn once
 
     @property
     def profile(self):

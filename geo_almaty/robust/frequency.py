@@ -134,15 +134,22 @@ def ordered(cells: np.ndarray, scores: np.ndarray, limit: int | None = None) -> 
     return order if limit is None else order[:limit]
 
 
-def exact_scores(model: RobustModel, weights: np.ndarray, factors: dict[str, float] | None = None) -> np.ndarray:
-    """Scores (float64) of every valid cell for one weight vector, flows at ``factors`` and features at their base positions.
-
-    Cells a jittered exclusion removes in the base case score -inf.
-    """
+def scoring_values(model: RobustModel) -> np.ndarray:
+    """``(criteria, valid)`` float64 values with features at their base positions (flow criteria still 0)."""
     values = model.values.astype(np.float64)
     for jc in model.jittered:
         values[jc.column] = model.result.values[model.valid, jc.column]
-    scores = weights @ values
+    return values
+
+
+def exact_scores(model: RobustModel, weights: np.ndarray, factors: dict[str, float] | None = None,
+                 values: np.ndarray | None = None) -> np.ndarray:
+    """Scores (float64) of every valid cell for one weight vector, flows at ``factors`` and features at their base positions.
+
+    ``values`` is :func:`scoring_values` (computed when not given). Cells a jittered
+    exclusion removes in the base case score -inf.
+    """
+    scores = weights @ (scoring_values(model) if values is None else values)
     extra = flow_contribution(model, weights, {**{a: 1.0 for a in model.totals}, **(factors or {})})
     if extra is not None:
         scores += extra

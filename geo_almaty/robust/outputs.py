@@ -190,6 +190,12 @@ def write_frequency_geotiff(path: str | Path, result: RobustResult, study: Study
 
 def tornado_svg(result: RobustResult, lang: str = settings.DEFAULT_LANGUAGE) -> str:
     """A tornado chart of the OAT table: sites replaced at the low (left) and high (right) setting of each factor."""
+    if lang not in result.charts:
+        result.charts[lang] = _draw_tornado(result, lang)
+    return result.charts[lang]
+
+
+def _draw_tornado(result: RobustResult, lang: str) -> str:
     from matplotlib import rc_context
     from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure

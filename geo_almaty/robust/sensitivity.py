@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..flows import evaluate
 from ..select import pick_spaced
-from .frequency import exact_scores, ordered
+from .frequency import exact_scores, ordered, scoring_values
 from .model import RobustModel
 from .uncertainty import Uncertainty
 
@@ -25,24 +25,36 @@ DEFAULT_WEIGHT_CHANGE = 0.5
 
 @dataclass
 class Outcome:
-    """One scored setting: the full order of valid cells, the chosen sites and the plain top k."""
+    """One scored setting: scores of every valid cell, the best ``pool`` cells in order, the chosen sites and the plain top k."""
 
+    scores: np.ndarray
     order: np.ndarray
     chosen: np.ndarray
     top_k: np.ndarray
 
-    def ranks(self, cells: int) -> np.ndarray:
-        """Rank (1 = best) of every valid cell; cells without a finite score rank last."""
-        rank = np.full(cells, len(self.order) + 1, dtype=np.float64)
-        rank[self.order] = np.arange(1, len(self.order) + 1)
-        return rank
+    def ranks_of(self, cells: np.ndarray) -> np.ndarray:
+        """Rank (1 = best; ties by cell index) of valid ``cells`` among all valid cells, without sorting them all."""
+        s = np.where(np.isfinite(self.scores), self.scores, -np.inf)
+        index = np.arange(len(s))
+        better = (s[None, :] > s[cells][:, None]) | ((s[None, :] == s[cells][:, None]) & (index[None, :] < cells[:, None]))
+        return better.sum(axis=1) + 1.0
 
 
-def evaluate_setting(model: RobustModel, weights: np.ndarray, factors: dict[str, float] | None = None) -> Outcome:
-    """Score all valid cells for ``weights`` and allocation-total ``factors``; choose sites with the profile's rule."""
-    order = ordered(np.arange(len(model.valid)), exact_scores(model, weights, factors))
-    chosen = pick_spaced(order[:model.selection_pool], model.x, model.y, model.codes, model.top_n, model.spacing_m, model.per_district)
-    return Outcome(order, chosen, order[:model.top_n])
+def evaluate_setting(model: RobustModel, weights: np.ndarray, factors: dict[str, float] | None = None,
+                     values: np.ndarray | None = None) -> Outcome:
+    """Score all valid cells for ``weights`` and allocation-total ``factors``; choose sites with the profile's rule.
+
+    Only the best ``selection_pool`` cells are sorted (found with a partition).
+    """
+    scores = exact_scores(model, weights, factors, values)
+    pool = min(len(scores), max(model.selection_pool, model.top_n))
+    finite = np.flatnonzero(np.isfinite(scores))
+    if len(finite) > pool:
+        threshold = np.partition(scores[finite], len(finite) - pool)[len(finite) - pool]
+        finite = finite[scores[finite] >= threshold]
+    order = ordered(finite, scores[finite], pool)
+    chosen = pick_spaced(order, model.x, model.y, model.codes, model.top_n, model.spacing_m, model.per_district)
+    return Outcome(scores, order, chosen, order[:model.top_n])
 
 
 def matched(model: RobustModel, sites: np.ndarray, others: np.ndarray, radius_m: float) -> np.ndarray:
@@ -68,7 +80,7 @@ def compare(model: RobustModel, base: Outcome, other: Outcome, radius_m: float, 
     """
     kept = matched(model, base.chosen, other.chosen, radius_m)
     new = ~matched(model, other.chosen, base.chosen, radius_m)
-    shift = np.abs(other.ranks(len(model.valid))[base.chosen] - base.ranks(len(model.valid))[base.chosen])
+    shift = np.abs(other.ranks_of(base.chosen) - base.ranks_of(base.chosen))
     return {
         "sites_replaced": int((~kept).sum()),
         "jaccard_sites": jaccard(base.chosen, other.chosen),
@@ -87,7 +99,8 @@ def one_at_a_time(model: RobustModel, uncertainty: Uncertainty | None, flows: pd
     renormalised weight) and the uncertain flow rows behind the profile's
     reachable criteria (``kind`` flow; ``value`` in canonical units).
     """
-    base = evaluate_setting(model, model.weights)
+    values = scoring_values(model)
+    base = evaluate_setting(model, model.weights, values=values)
     labels = model.candidates.labels()
     rows = []
     for j, spec in enumerate(model.result.criteria):
@@ -99,7 +112,7 @@ def one_at_a_time(model: RobustModel, uncertainty: Uncertainty | None, flows: pd
             w /= w.sum()
             rows.append({"factor": spec["id"], "kind": "weight", "setting": setting, "change": f"{(factor - 1) * 100:+.0f} %",
                          "base_value": float(model.weights[j]), "value": float(w[j]),
-                         **compare(model, base, evaluate_setting(model, w), match_radius_m, labels)})
+                         **compare(model, base, evaluate_setting(model, w, values=values), match_radius_m, labels)})
     flow_rows = list(dict.fromkeys(r for total in model.totals.values() for r in total.rows))
     for row_id in flow_rows:
         spread = uncertainty.flows[row_id]
@@ -108,7 +121,7 @@ def one_at_a_time(model: RobustModel, uncertainty: Uncertainty | None, flows: pd
                        for aid, t in model.totals.items() if row_id in t.rows}
             rows.append({"factor": row_id, "kind": "flow", "setting": setting, "change": f"{(bound / spread.value - 1) * 100:+.0f} %",
                          "base_value": spread.value, "value": bound,
-                         **compare(model, base, evaluate_setting(model, model.weights, factors), match_radius_m, labels)})
+                         **compare(model, base, evaluate_setting(model, model.weights, factors, values), match_radius_m, labels)})
     columns = ["factor", "kind", "setting", "change", "base_value", "value", "sites_replaced", "jaccard_sites", "jaccard_top_k",
                "mean_rank_shift", "max_rank_shift", "new_sites"]
     return pd.DataFrame(rows, columns=columns)
