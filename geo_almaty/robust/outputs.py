@@ -9,6 +9,7 @@ identical bytes.
 from __future__ import annotations
 
 import io
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,13 +207,16 @@ def _draw_tornado(result: RobustResult, lang: str) -> str:
     low = np.array([table[(table.factor == f) & (table.setting == "low")]["sites_replaced"].sum() for f, _ in factors], dtype=float)
     high = np.array([table[(table.factor == f) & (table.setting == "high")]["sites_replaced"].sum() for f, _ in factors], dtype=float)
     order = np.lexsort((np.arange(len(factors)), -(low + high), -np.maximum(low, high)))[::-1]  # largest at the top
-    labels = [factor_label(result, *factors[i], lang) for i in order]
+    labels = [textwrap.fill(factor_label(result, *factors[i], lang), 38) for i in order]
+    lines = sum(label.count("\n") + 1 for label in labels)
     percent = round(result.settings.weight_change * 100)
+    reach = int(max(low.max(initial=0), high.max(initial=0), 1))
     # ids differ per facility and language (several charts share the index page) but never between runs
-    style = {"svg.hashsalt": f"geo_almaty-{result.profile.id}-{lang}", "svg.fonttype": "none", "font.family": "DejaVu Sans", "font.size": 9,
-             "axes.spines.top": False, "axes.spines.right": False}
+    style = {"svg.hashsalt": f"geo_almaty-{result.profile.id}-{lang}", "svg.fonttype": "none", "font.family": "DejaVu Sans",
+             "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}
     with rc_context(style):
-        fig = Figure(figsize=(7.5, 0.32 * max(len(factors), 1) + 1.3))
+        height = 0.17 * lines + 0.12 * len(labels) + 1.6
+        fig = Figure(figsize=(6.0, height))
         FigureCanvasSVG(fig)
         ax = fig.add_subplot()
         y = np.arange(len(order))
@@ -220,12 +224,12 @@ def _draw_tornado(result: RobustResult, lang: str) -> str:
         ax.barh(y, high[order], color="#d73027", label=_t("high", lang, p=percent))
         ax.axvline(0, color="#333", linewidth=0.8)
         ax.set_yticks(y, labels)
-        ticks = np.arange(-k, k + 1, max(1, k // 5))
+        ticks = np.arange(-reach, reach + 1, max(1, reach // 4))
         ax.set_xticks(ticks, [str(abs(int(t))) for t in ticks])
-        ax.set_xlim(-k - 0.3, k + 0.3)
+        ax.set_xlim(-reach - 0.5, reach + 0.5)
         ax.set_xlabel(_t("axis", lang, k=k))
-        ax.set_title(_t("title", lang, name=result.profile.title[lang]), loc="left", fontsize=10)
-        ax.legend(loc="lower right", fontsize=8, frameon=False)
+        ax.set_title(textwrap.fill(_t("title", lang, name=result.profile.title[lang]), 60), loc="left", fontsize=10)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.55 / (0.77 * height)), fontsize=8, frameon=False)  # below the x label
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     return buffer.getvalue()
