@@ -37,21 +37,23 @@ TEXT = {
     "flow": {"ru": "поток", "kk": "ағын", "en": "flow"},
     "title": {"ru": "Чувствительность по одному фактору: {name}", "kk": "Бір фактор бойынша сезімталдық: {name}",
               "en": "One-at-a-time sensitivity: {name}"},
-    "method": {
-        "ru": "{samples} случайных вариантов (seed {seed}): веса ({weights}), потоки в пределах data/uncertainty.yaml, точки "
-              "иллюстративных объектов сдвинуты в пределах их точности (accuracy_m). «Рядом» — выбранная площадка в радиусе {radius}; "
-              "устойчивая площадка — рядом в ≥ {threshold:.0%} вариантов.",
-        "kk": "{samples} кездейсоқ нұсқа (seed {seed}): салмақтар ({weights}), ағындар data/uncertainty.yaml шегінде, иллюстрациялық "
-              "нысандардың нүктелері дәлдігі (accuracy_m) шегінде жылжытылған. «Жақын» — {radius} радиусындағы таңдалған алаң; "
-              "орнықты алаң — нұсқалардың ≥ {threshold:.0%} бөлігінде жақын.",
-        "en": "{samples} random variants (seed {seed}): weights ({weights}), flows within data/uncertainty.yaml, points of "
-              "illustrative features moved within their accuracy (accuracy_m). \"Nearby\" means a chosen site within {radius}; "
-              "a robust site has one nearby in ≥ {threshold:.0%} of the variants.",
+    "method": {"ru": "{samples} случайных вариантов (seed {seed}): {varied}.", "kk": "{samples} кездейсоқ нұсқа (seed {seed}): {varied}.",
+               "en": "{samples} random variants (seed {seed}): {varied}."},
+    "weights_varied": {"ru": "веса ({how})", "kk": "салмақтар ({how})", "en": "weights ({how})"},
+    "flows_varied": {"ru": "потоки в пределах data/uncertainty.yaml", "kk": "ағындар data/uncertainty.yaml шегінде",
+                     "en": "flows within data/uncertainty.yaml"},
+    "positions_varied": {"ru": "точки объектов ({layers}) сдвинуты в пределах их точности (accuracy_m)",
+                         "kk": "нысандардың нүктелері ({layers}) дәлдігі (accuracy_m) шегінде жылжытылған",
+                         "en": "points of {layers} moved within their accuracy (accuracy_m)"},
+    "nothing_varied": {"ru": "ничего не меняется", "kk": "ештеңе өзгермейді", "en": "nothing varies"},
+    "nearby_definition": {
+        "ru": "«Рядом» — выбранная площадка в радиусе {radius}; устойчивая площадка — рядом в ≥ {threshold:.0%} вариантов.",
+        "kk": "«Жақын» — {radius} радиусындағы таңдалған алаң; орнықты алаң — нұсқалардың ≥ {threshold:.0%} бөлігінде жақын.",
+        "en": "\"Nearby\" means a chosen site within {radius}; a robust site has one nearby in ≥ {threshold:.0%} of the variants.",
     },
     "dirichlet": {"ru": "Дирихле, κ = {k:g}", "kk": "Дирихле, κ = {k:g}", "en": "Dirichlet, κ = {k:g}"},
     "ahp": {"ru": "суждения МАИ ±1 шаг шкалы Саати", "kk": "АИТ пайымдары Саати шкаласының ±1 қадамы",
             "en": "AHP judgements ±1 step of the Saaty scale"},
-    "fixed": {"ru": "без изменений", "kk": "өзгеріссіз", "en": "fixed"},
     "robust_sites": {"ru": "Устойчивые площадки", "kk": "Орнықты алаңдар", "en": "Robust sites"},
     "none_robust": {"ru": "Ни одна площадка не устойчива при этом пороге.", "kk": "Бұл шекте бірде-бір алаң орнықты емес.",
                     "en": "No site is robust at this threshold."},
@@ -286,6 +288,24 @@ def frequency_layer(result: RobustResult, study: Study, lang: str = settings.DEF
 
 # --- index page section --------------------------------------------------------------------------------
 
+def method_text(result: RobustResult, lang: str, study: Study | None = None) -> str:
+    """What the samples varied and what "nearby" and "robust" mean, in one or two sentences (layer titles from ``study``'s catalog)."""
+    s = result.settings
+    varied = []
+    if "weights" in s.sources:
+        how = _t("ahp", lang) if result.profile.weights["method"] == "ahp" else _t("dirichlet", lang, k=s.concentration)
+        varied.append(_t("weights_varied", lang, how=how))
+    if result.model.totals:
+        varied.append(_t("flows_varied", lang))
+    layers = sorted({jc.layer for jc in result.model.jittered} | {e.layer for e in result.model.exclusions})
+    if layers:
+        if study is not None:
+            layers = [study.catalog.layer(name).display_title(lang) for name in layers]
+        varied.append(_t("positions_varied", lang, layers=", ".join(layers)))
+    text = _t("method", lang, samples=s.samples, seed=s.seed, varied="; ".join(varied) or _t("nothing_varied", lang))
+    return f"{text} {_t('nearby_definition', lang, radius=_radius_text(s.match_radius_m, lang), threshold=s.threshold)}"
+
+
 def _radius_text(metres: float, lang: str) -> str:
     from ..explain import format_distance
 
@@ -305,14 +325,7 @@ def robust_section_html(results: dict[str, RobustResult], study: Study, links: d
         s = result.settings
         per_lang = {}
         for lang in settings.LANGUAGES:
-            if "weights" not in s.sources:
-                weights = _t("fixed", lang)
-            elif result.profile.weights["method"] == "ahp":
-                weights = _t("ahp", lang)
-            else:
-                weights = _t("dirichlet", lang, k=s.concentration)
-            method = _t("method", lang, samples=s.samples, seed=s.seed, weights=weights, radius=_radius_text(s.match_radius_m, lang),
-                        threshold=s.threshold)
+            method = method_text(result, lang, study)
             sites = robust_sites_frame(result, study, lang)
             if len(sites):
                 head = "".join(f"<th>{esc(h)}</th>" for h in ("#", message("district", lang), _t("nearby", lang), _t("here", lang),
