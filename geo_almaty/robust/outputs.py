@@ -80,7 +80,7 @@ def _site_columns(result: RobustResult, study: Study, rows: np.ndarray, lang: st
     geometry = gpd.points_from_xy(candidates.x[rows], candidates.y[rows], crs=settings.ANALYSIS_CRS)
     lonlat = gpd.GeoSeries(geometry).to_crs(settings.GEOGRAPHIC_CRS)
     columns = {
-        "candidate_id": candidates.labels()[rows],
+        "candidate_id": candidates.labels(rows),
         "facility": result.profile.id,
         "score": result.result.score[rows],
         "nearby_frequency": result.nearby_frequency[rows],
@@ -119,7 +119,7 @@ def chosen_cells_frame(result: RobustResult, study: Study) -> gpd.GeoDataFrame:
     rows = np.flatnonzero((np.nan_to_num(result.selected_frequency) > 0) | (np.nan_to_num(result.top_k_frequency) > 0))
     columns = _site_columns(result, study, rows, settings.DEFAULT_LANGUAGE)
     columns.pop("district")
-    columns["geometry"] = result.result.candidates.geometries(study)[rows]
+    columns["geometry"] = result.result.candidates.geometries(study, rows)
     return gpd.GeoDataFrame(columns, geometry="geometry", crs=settings.ANALYSIS_CRS)
 
 

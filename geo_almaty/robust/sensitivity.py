@@ -73,11 +73,8 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return float(len(np.intersect1d(a, b)) / union) if union else 1.0
 
 
-def compare(model: RobustModel, base: Outcome, other: Outcome, radius_m: float, labels: np.ndarray) -> dict:
-    """Change of ``other`` against ``base``: sites replaced, Jaccard overlaps, rank shift of the base sites.
-
-    ``labels`` are the candidates' readable ids (``Candidates.labels()``), for the new sites.
-    """
+def compare(model: RobustModel, base: Outcome, other: Outcome, radius_m: float) -> dict:
+    """Change of ``other`` against ``base``: sites replaced, Jaccard overlaps, rank shift of the base sites, the new sites."""
     kept = matched(model, base.chosen, other.chosen, radius_m)
     new = ~matched(model, other.chosen, base.chosen, radius_m)
     shift = np.abs(other.ranks_of(base.chosen) - base.ranks_of(base.chosen))
@@ -87,7 +84,7 @@ def compare(model: RobustModel, base: Outcome, other: Outcome, radius_m: float, 
         "jaccard_top_k": jaccard(base.top_k, other.top_k),
         "mean_rank_shift": float(shift.mean()) if len(shift) else 0.0,
         "max_rank_shift": float(shift.max()) if len(shift) else 0.0,
-        "new_sites": ";".join(labels[model.valid[other.chosen[new]]]),
+        "new_sites": ";".join(model.candidates.labels(model.valid[other.chosen[new]])),
     }
 
 
@@ -101,7 +98,6 @@ def one_at_a_time(model: RobustModel, uncertainty: Uncertainty | None, flows: pd
     """
     values = scoring_values(model)
     base = evaluate_setting(model, model.weights, values=values)
-    labels = model.candidates.labels()
     rows = []
     for j, spec in enumerate(model.result.criteria):
         if model.weights[j] <= 0:
@@ -112,7 +108,7 @@ def one_at_a_time(model: RobustModel, uncertainty: Uncertainty | None, flows: pd
             w /= w.sum()
             rows.append({"factor": spec["id"], "kind": "weight", "setting": setting, "change": f"{(factor - 1) * 100:+.0f} %",
                          "base_value": float(model.weights[j]), "value": float(w[j]),
-                         **compare(model, base, evaluate_setting(model, w, values=values), match_radius_m, labels)})
+                         **compare(model, base, evaluate_setting(model, w, values=values), match_radius_m)})
     flow_rows = list(dict.fromkeys(r for total in model.totals.values() for r in total.rows))
     for row_id in flow_rows:
         spread = uncertainty.flows[row_id]
@@ -121,7 +117,7 @@ def one_at_a_time(model: RobustModel, uncertainty: Uncertainty | None, flows: pd
                        for aid, t in model.totals.items() if row_id in t.rows}
             rows.append({"factor": row_id, "kind": "flow", "setting": setting, "change": f"{(bound / spread.value - 1) * 100:+.0f} %",
                          "base_value": spread.value, "value": bound,
-                         **compare(model, base, evaluate_setting(model, model.weights, factors, values), match_radius_m, labels)})
+                         **compare(model, base, evaluate_setting(model, model.weights, factors, values), match_radius_m)})
     columns = ["factor", "kind", "setting", "change", "base_value", "value", "sites_replaced", "jaccard_sites", "jaccard_top_k",
                "mean_rank_shift", "max_rank_shift", "new_sites"]
     return pd.DataFrame(rows, columns=columns)
