@@ -381,3 +381,18 @@ def test_cli_robust_writes_files_and_refuses_bad_options(world, tmp_path, capsys
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and fragment in err, err
         assert not target.exists()
+
+
+def test_hexagon_candidates_and_an_empty_choice(world, tmp_path):
+    from geo_almaty.candidates import hex_candidates
+
+    path = write_profile(tmp_path, "hexes", [{**FARM, "weight": 2}, {**ARABLE, "weight": 1}], selection={"top_n": 2, "min_spacing_m": 1000})
+    profile = load_profile(path, world.catalog, set(world.allocations))
+    result = score_candidates(profile, world.study, hex_candidates(world.study), world.allocations)
+    analysis = robust(world, result, samples=40, seed=0)
+    assert np.nansum(analysis.selected_frequency) == pytest.approx(2.0)
+    assert np.nanmax(analysis.nearby_frequency) <= 1.0 and len(analysis.robust_sites) >= 1
+    assert np.isfinite(frequency_layer(analysis, world.study).surface).sum() > 50  # hexagons rasterised onto the grid
+    everything = {"id": "all", "label": {"ru": "x", "kk": "x", "en": "x"}, "layer": "study_area"}
+    empty = robust(world, scored(world, tmp_path, "none", [{**FARM, "weight": 1}], exclusions=[everything]), samples=10, seed=0)
+    assert empty.robust_sites.empty and (empty.counts.picks == 0).all() and "fewer than 3 sites" in empty.notes[-1]

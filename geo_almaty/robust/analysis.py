@@ -191,7 +191,7 @@ def analyse_robustness(result: ScoreResult, study: Study, allocations: dict[str,
     notes = list(model.notes)
     if (counts.picks < model.top_n).any():
         notes.append(f"{int((counts.picks < model.top_n).sum())} of {samples} samples found fewer than {model.top_n} sites "
-                     "that satisfy the spacing rule")
+                     f"among the best {model.selection_pool} candidates that the selection rule (spacing, per-district cap) accepts")
     log.info("%s: %d samples, %d robust sites (≥ %.0f %%)", result.profile.id, samples, len(robust), threshold * 100)
     return RobustResult(model, settings, counts, selected, top_k, nearby, quantiles, base_rank, base_selection, robust, oat,
                         inconsistent, notes)

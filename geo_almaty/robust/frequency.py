@@ -168,6 +168,10 @@ def stream_selection(model: RobustModel, draws: SampleDraws, *, rank_pool: int =
     """
     n = len(model.valid)
     k = model.top_n
+    if n == 0:  # every candidate excluded: nothing can be chosen
+        empty = np.zeros(0, np.int64)
+        return StreamCounts(len(draws), empty, empty, np.zeros(len(draws), np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32), 0,
+                            [empty] * len(draws) if keep_sites else [])
     rank_pool = min(rank_pool, n)
     pool = min(n, max(rank_pool, model.selection_pool, k))
     pilot = ordered(np.arange(n), model.base_score, min(n, 2 * pool))
