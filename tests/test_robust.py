@@ -396,3 +396,20 @@ def test_hexagon_candidates_and_an_empty_choice(world, tmp_path):
     everything = {"id": "all", "label": {"ru": "x", "kk": "x", "en": "x"}, "layer": "study_area"}
     empty = robust(world, scored(world, tmp_path, "none", [{**FARM, "weight": 1}], exclusions=[everything]), samples=10, seed=0)
     assert empty.robust_sites.empty and (empty.counts.picks == 0).all() and "fewer than 3 sites" in empty.notes[-1]
+
+
+def test_owa_weights_are_sampled_exactly(world, tmp_path):
+    from geo_almaty.aggregate import ordered_weighted_average
+
+    result = scored(world, tmp_path, "owa", [{**FARM, "weight": 2}, {**FOOD, "weight": 1}, {**ARABLE, "weight": 1}],
+                    aggregation={"method": "owa", "order_weights": [0.2, 0.3, 0.5]}, selection={"top_n": 3, "min_spacing_m": 600})
+    model = build_model(result, world.study, world.allocations, world.specs, world.flows, world.uncertainty)
+    assert model.sources == ("weights",) and any("OWA" in note for note in model.notes)
+    draws, _ = draw_samples(model, world.uncertainty, world.flows, samples=25, seed=3)
+    counts = stream_selection(model, draws, keep_sites=True)
+    values = result.values[model.valid]
+    for s, w in enumerate(draws.weights):
+        scores, _ = ordered_weighted_average(values, w, np.array([0.2, 0.3, 0.5]))
+        order = ordered(np.arange(len(scores)), scores.astype(np.float32))
+        expected = pick_spaced(order[:model.selection_pool], model.x, model.y, model.codes, 3, 600)
+        assert counts.selected_sites[s].tolist() == expected.tolist(), s

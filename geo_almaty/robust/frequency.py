@@ -65,6 +65,11 @@ class StreamCounts:
     selected_sites: list[np.ndarray] = field(default_factory=list, repr=False)  # per sample, valid-cell indices
 
 
+def owa_total(total: np.ndarray) -> np.ndarray:
+    """OWA denominators with 0 replaced by 1, as :func:`geo_almaty.aggregate.ordered_weighted_average` does."""
+    return np.where(total == 0, 1, total)
+
+
 def block_size(cells: int, arrays: int, budget_bytes: int = DEFAULT_BLOCK_BYTES) -> int:
     """Samples per block so that ``arrays`` float32 blocks of ``cells`` fit in ``budget_bytes``."""
     return max(1, int(budget_bytes // (4 * max(cells, 1) * arrays)))
@@ -150,6 +155,8 @@ def exact_scores(model: RobustModel, weights: np.ndarray, factors: dict[str, flo
     exclusion removes in the base case score -inf.
     """
     scores = weights @ (scoring_values(model) if values is None else values)
+    if model.denominator is not None:
+        scores = scores / owa_total(weights @ model.denominator.astype(np.float64))
     extra = flow_contribution(model, weights, {**{a: 1.0 for a in model.totals}, **(factors or {})})
     if extra is not None:
         scores += extra
@@ -188,13 +195,15 @@ def stream_selection(model: RobustModel, draws: SampleDraws, *, rank_pool: int =
     picks = np.zeros(len(draws), dtype=np.int64)
     rank_cells, rank_values, sites = [], [], []
     ranks = np.arange(1, rank_pool + 1, dtype=np.int32)
-    size = block_size(n, 2 if jitter else 1, block_bytes)
+    size = block_size(n, 2 if jitter or model.denominator is not None else 1, block_bytes)
     starts = range(0, len(draws), size)
     for start in progress_bar(starts, desc=f"robust {model.profile.id}", unit="block", enabled=progress, total=len(starts)):
         stop = min(start + size, len(draws))
         w64 = draws.weights[start:stop]
         w32 = w64.astype(np.float32)
         low = w32 @ low_values
+        if model.denominator is not None:  # OWA: a ratio of two linear forms (weights only, so no bounds are needed)
+            low /= owa_total(w32 @ model.denominator)
         high = w32 @ high_values if jitter and bounds is not None else low
         for b, s in enumerate(range(start, stop)):
             factors = {a: float(f[s]) for a, f in draws.total_factors.items()}

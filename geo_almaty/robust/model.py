@@ -19,6 +19,13 @@ features are kept apart:
   ``accuracy_m``; a distance can then change by at most the largest accuracy
   (``reach_m``), which bounds every cell's value (``low``, ``high``) so that exact
   distances are only computed for cells that can reach the top.
+
+An OWA profile (``aggregation: owa``) is a ratio of two linear forms in the
+weights, ``(w · A_i) / (w · B_i)`` with ``B_ic`` the order weight of criterion
+``c``'s rank at cell ``i`` and ``A = B ⊙ values``, because each cell's ranking of
+its criterion values does not depend on the weights. Its weights are sampled
+exactly (``denominator`` holds ``B``); flows and positions, which would change
+those rankings, are not varied for OWA profiles (a note says so).
 """
 from __future__ import annotations
 
@@ -108,7 +115,7 @@ class RobustModel:
 
     result: ScoreResult
     valid: np.ndarray  # candidate indices not removed by a fixed exclusion
-    values: np.ndarray = field(repr=False)  # (criteria, valid) float32; flow and jittered columns are 0
+    values: np.ndarray = field(repr=False)  # (criteria, valid) float32; flow and jittered columns are 0 (OWA: A = B ⊙ values)
     weights: np.ndarray = field(repr=False)
     x: np.ndarray = field(repr=False)
     y: np.ndarray = field(repr=False)
@@ -124,6 +131,7 @@ class RobustModel:
     exclusions: list[JitteredExclusion] = field(default_factory=list)
     point_layers: dict[str, PointLayer] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    denominator: np.ndarray | None = field(default=None, repr=False)  # OWA only: (criteria, valid) float32 order weights B
 
     @property
     def candidates(self) -> Candidates:
@@ -158,6 +166,10 @@ def build_model(result: ScoreResult, study: Study, allocations: dict[str, Alloca
     profile = result.profile
     candidates = result.candidates
     notes: list[str] = []
+    owa = profile.aggregation["method"] == "owa"
+    if owa and set(sources) - {"weights"}:
+        notes.append("OWA aggregation: only the weights are varied (flows and positions would change each cell's ranking of its criteria)")
+        sources = tuple(s for s in sources if s == "weights")
     point_layers: dict[str, PointLayer] = {}
     jitter_rules = [r for r in profile.exclusions if "positions" in sources and _point_layer(study, r["layer"], point_layers)]
     jitter_rules = [r for r in jitter_rules if point_layers[r["layer"]].accuracy_m.max() > 0]
@@ -169,14 +181,17 @@ def build_model(result: ScoreResult, study: Study, allocations: dict[str, Alloca
     valid = np.flatnonzero(~excluded)
     kept = ~result.excluded  # the reference set of data-relative bounds, as in score_candidates
     values = np.ascontiguousarray(result.values[valid].T, dtype=np.float32)
-    base_score = np.where(result.excluded[valid], -np.inf, result.values[valid] @ result.weights)
+    denominator = owa_order_weights(result.values[valid], profile.aggregation["order_weights"]) if owa else None
+    if denominator is not None:
+        values = np.ascontiguousarray(denominator * values)
+    base_score = np.where(np.isfinite(result.score[valid]), result.score[valid], -np.inf)
     selection = profile.selection
     model = RobustModel(
         result=result, valid=valid, values=values, weights=result.weights.copy(),
         x=candidates.x[valid], y=candidates.y[valid], codes=district_codes(candidate_districts(study, result))[valid],
         base_score=base_score, top_n=int(top_n if top_n is not None else selection.get("top_n", 10)),
         spacing_m=float(selection.get("min_spacing_m", 0.0)), per_district=selection.get("max_per_district"),
-        sources=tuple(sources), point_layers=point_layers, notes=notes,
+        sources=tuple(sources), point_layers=point_layers, notes=notes, denominator=denominator,
     )
     active = [j for j, spec in enumerate(result.criteria) if result.weights[j] > 0]
     if "positions" in sources:
@@ -193,6 +208,19 @@ def build_model(result: ScoreResult, study: Study, allocations: dict[str, Alloca
     for fc in model.flow_criteria:
         model.values[fc.column] = 0.0
     return model
+
+
+def owa_order_weights(values: np.ndarray, order_weights) -> np.ndarray:
+    """``(criteria, cells)`` float32: the (normalised) order weight each criterion gets at each cell, by its rank there.
+
+    The ranking is the one :func:`geo_almaty.aggregate.ordered_weighted_average` uses (best value first, stable).
+    """
+    v = np.asarray(order_weights, dtype=np.float64)
+    v = v / v.sum()
+    order = np.argsort(-values, axis=1, kind="stable")
+    out = np.empty(values.shape, dtype=np.float32)
+    np.put_along_axis(out, order, np.broadcast_to(v.astype(np.float32), values.shape), axis=1)
+    return np.ascontiguousarray(out.T)
 
 
 def _point_layer(study: Study, name: str, cache: dict[str, PointLayer]) -> bool:
