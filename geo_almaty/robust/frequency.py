@@ -35,6 +35,9 @@ from .model import RobustModel
 DEFAULT_RANK_POOL = 1000
 #: Memory for one block of sample scores (bytes); the block's sample count follows from the cell count.
 DEFAULT_BLOCK_BYTES = 192 * 2**20
+#: Memory for the recorded ranks (8 bytes per sample and recorded cell); with very many samples fewer
+#: cells per sample get an exact rank, so memory stays bounded whatever the sample count.
+RANK_RECORD_BYTES = 256 * 2**20
 #: Float32 round-off allowance when exact scores are compared with bounds computed another way.
 _BOUND_SLACK = 1e-5
 
@@ -170,8 +173,9 @@ def stream_selection(model: RobustModel, draws: SampleDraws, *, rank_pool: int =
                      block_bytes: int = DEFAULT_BLOCK_BYTES, keep_sites: bool = False, progress: bool = False) -> StreamCounts:
     """Score every sample of ``draws`` and count, per valid cell, how often it is chosen and in the top k.
 
-    Memory is bounded by ``block_bytes`` plus ``samples × rank_pool`` recorded ranks;
-    samples × cells is never held.
+    Memory is bounded by ``block_bytes`` plus the recorded ranks (``samples × rank_pool``
+    × 8 bytes, at most :data:`RANK_RECORD_BYTES`: ``rank_pool`` shrinks for very many
+    samples, never below k); samples × cells is never held.
     """
     n = len(model.valid)
     k = model.top_n
@@ -179,7 +183,7 @@ def stream_selection(model: RobustModel, draws: SampleDraws, *, rank_pool: int =
         empty = np.zeros(0, np.int64)
         return StreamCounts(len(draws), empty, empty, np.zeros(len(draws), np.int64), np.zeros(0, np.int32), np.zeros(0, np.int32), 0,
                             [empty] * len(draws) if keep_sites else [])
-    rank_pool = min(rank_pool, n)
+    rank_pool = min(rank_pool, n, max(k, RANK_RECORD_BYTES // (8 * max(len(draws), 1))))
     pool = min(n, max(rank_pool, model.selection_pool, k))
     pilot = ordered(np.arange(n), model.base_score, min(n, 2 * pool))
     if len(pilot) < pool:  # too few cells valid in the base case: every cell is in the pool
