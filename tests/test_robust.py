@@ -17,7 +17,7 @@ from geo_almaty.candidates import square_candidates
 from geo_almaty.catalog import load_catalog
 from geo_almaty.cli import main
 from geo_almaty.criteria import _sample, reachable_surface
-from geo_almaty.errors import FlowDataError, InputError
+from geo_almaty.errors import FlowDataError
 from geo_almaty.flows import load_flows
 from geo_almaty.prepare import prepare_study
 from geo_almaty.profiles import load_profile

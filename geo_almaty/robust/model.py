@@ -202,7 +202,7 @@ def build_model(result: ScoreResult, study: Study, allocations: dict[str, Alloca
     if "flows" in sources and uncertainty is not None and uncertainty.flows:
         cache: dict[str, Allocation] = {}
         for j in active:
-            _add_flow_criterion(model, study, j, allocations, allocation_specs, flows, uncertainty, cache, kept)
+            _add_flow_criterion(model, study, j, allocations, allocation_specs, flows, uncertainty, cache)
     for jc in model.jittered:
         model.values[jc.column] = 0.0
     for fc in model.flow_criteria:
@@ -292,7 +292,7 @@ def allocation_total(allocation_id: str, spec: dict, flows: pd.DataFrame, uncert
 
 
 def _add_flow_criterion(model: RobustModel, study: Study, j: int, allocations: dict[str, Allocation], specs: dict[str, dict],
-                        flows: pd.DataFrame, uncertainty: Uncertainty, cache: dict[str, Allocation], kept: np.ndarray) -> None:
+                        flows: pd.DataFrame, uncertainty: Uncertainty, cache: dict[str, Allocation]) -> None:
     spec = model.result.criteria[j]
     if spec["type"] != "reachable" or spec["allocation"] not in specs:
         return

@@ -322,7 +322,6 @@ def robust_section_html(results: dict[str, RobustResult], study: Study, links: d
 
     blocks = [f"<h2>{tr(TEXT['section'])}</h2>"]
     for pid, result in results.items():
-        s = result.settings
         per_lang = {}
         for lang in settings.LANGUAGES:
             method = method_text(result, lang, study)
