@@ -30,6 +30,8 @@ _API = {
     "square_candidates": "candidates", "hex_candidates": "candidates", "feature_candidates": "candidates",
     "load_profile": "profiles", "score_candidates": "score", "select_sites": "select",
     "load_inputs": "pipeline", "score_facility": "pipeline", "write_facility_outputs": "pipeline", "run_main_job": "pipeline",
+    "analyse_facility_robustness": "pipeline", "analyse_robustness": "robust", "load_uncertainty": "robust",
+    "write_robust_outputs": "robust", "frequency_layer": "robust",
 }
 
 

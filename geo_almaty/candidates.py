@@ -41,19 +41,24 @@ class Candidates:
     def __len__(self) -> int:
         return len(self.x)
 
-    def geometries(self, study: Study) -> np.ndarray:
-        """Candidate polygons (EPSG:32643); square cells are built on demand."""
+    def geometries(self, study: Study, rows: np.ndarray | None = None) -> np.ndarray:
+        """Candidate polygons (EPSG:32643), all or those of ``rows``; square cells are built on demand."""
+        if self._geometry is None and rows is not None and self.kind == "square":
+            half = self.size_m / 2
+            x, y = self.x[rows], self.y[rows]
+            return shapely.box(x - half, y - half, x + half, y + half)
         if self._geometry is None:
             half = self.size_m / 2
             self._geometry = shapely.box(self.x - half, self.y - half, self.x + half, self.y + half)
-        return self._geometry
+        return self._geometry if rows is None else self._geometry[rows]
 
-    def labels(self) -> np.ndarray:
-        """Readable ids: ``r<row>c<col>`` for grid cells, the layer's ids or H3 indexes otherwise."""
+    def labels(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Readable ids, all or those of ``rows``: ``r<row>c<col>`` for grid cells, the layer's ids or H3 indexes otherwise."""
+        ids = self.ids if rows is None else self.ids[rows]
         if self.kind == "square" and self._grid_shape is not None:
             width = self._grid_shape[1]
-            return np.char.add(np.char.add("r", (self.ids // width).astype(str)), np.char.add("c", (self.ids % width).astype(str)))
-        return self.ids.astype(str)
+            return np.char.add(np.char.add("r", (ids // width).astype(str)), np.char.add("c", (ids % width).astype(str)))
+        return ids.astype(str)
 
 
 def square_candidates(study: Study) -> Candidates:

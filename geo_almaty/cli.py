@@ -22,6 +22,27 @@ def _add_lang(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lang", choices=settings.LANGUAGES, default=settings.DEFAULT_LANGUAGE, help="language of labels (default %(default)s)")
 
 
+def _add_scoring(parser: argparse.ArgumentParser) -> None:
+    """The options of a command that scores one facility type (score, robust)."""
+    parser.add_argument("--facility", required=True, help="composting_hub, material_bank, reuse_warehouse, or a profile YAML")
+    parser.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
+    parser.add_argument("--cell-size", type=float, default=settings.DEFAULT_CELL_SIZE_M, help="candidate cell size in m (default %(default)s)")
+    parser.add_argument("--shape", choices=("square", "hex"), default="square", help="candidate cells: square grid or H3 hexagons")
+    parser.add_argument("--candidates-layer", help="score the features of this catalog layer (plots, vacant buildings) instead of a grid")
+    parser.add_argument("--top", type=int, help="number of sites to choose (default: the profile's)")
+    parser.add_argument("--force-ahp", action="store_true", help="accept an AHP matrix with a consistency ratio above 0.1")
+
+
+def _score_one(args: argparse.Namespace):
+    """Load the inputs and score ``args.facility`` with the options of :func:`_add_scoring`."""
+    from .pipeline import load_inputs, score_facility
+
+    inputs = load_inputs(args.catalog, args.cell_size, profiles=[args.facility], force_ahp=args.force_ahp, progress=True)
+    outcome = score_facility(inputs, args.facility, shape=args.shape, candidates_layer=args.candidates_layer, top_n=args.top,
+                             force_ahp=args.force_ahp, progress=True)
+    return inputs, outcome
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="geo-almaty", description="Circular-economy planning for Almaty: flows, layers, site suitability and offline maps.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -48,22 +69,29 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.set_defaults(func=cmd_fetch_osm)
 
     score = sub.add_parser("score", help="score candidate sites for one facility type and write GeoPackage, CSV and GeoTIFF")
-    score.add_argument("--facility", required=True, help="composting_hub, material_bank, reuse_warehouse, or a profile YAML")
-    score.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
-    score.add_argument("--cell-size", type=float, default=settings.DEFAULT_CELL_SIZE_M, help="candidate cell size in m (default %(default)s)")
-    score.add_argument("--shape", choices=("square", "hex"), default="square", help="candidate cells: square grid or H3 hexagons")
-    score.add_argument("--candidates-layer", help="score the features of this catalog layer (plots, vacant buildings) instead of a grid")
-    score.add_argument("--top", type=int, help="number of sites to choose (default: the profile's)")
-    score.add_argument("--force-ahp", action="store_true", help="accept an AHP matrix with a consistency ratio above 0.1")
+    _add_scoring(score)
     score.add_argument("--all-candidates", action="store_true", help="write every scored candidate to the GeoPackage (default: the best 10 %%)")
     _add_lang(score)
     score.add_argument("--out", type=Path, required=True, help="output folder")
     score.set_defaults(func=cmd_score)
 
+    robust = sub.add_parser("robust", help="how sure are we: Monte Carlo robustness and one-at-a-time sensitivity of one facility type's sites")
+    _add_scoring(robust)
+    robust.add_argument("--samples", type=int, default=None, help="Monte Carlo samples (default 1000)")
+    robust.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same files (default %(default)s)")
+    robust.add_argument("--concentration", type=float, default=None, help="Dirichlet concentration around direct weights (default 50)")
+    robust.add_argument("--vary", default="weights,flows,positions", help="what the samples vary, comma-separated (default %(default)s)")
+    robust.add_argument("--threshold", type=float, default=None, help="share of samples that makes a site robust (default 0.8)")
+    robust.add_argument("--match-radius", type=float, help="m; a chosen site this close counts as the same site (default: half the spacing)")
+    _add_lang(robust)
+    robust.add_argument("--out", type=Path, required=True, help="output folder")
+    robust.set_defaults(func=cmd_robust)
+
     run = sub.add_parser("run", help="the main job: score all facility types and write maps, Sankeys, results and index.html")
     run.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
     run.add_argument("--out", type=Path, default=Path("almaty_out"), help="output folder (default %(default)s)")
     run.add_argument("--cell-size", type=float, default=settings.DEFAULT_CELL_SIZE_M, help="candidate cell size in m (default %(default)s)")
+    run.add_argument("--robust-samples", type=int, default=None, help="Monte Carlo samples per facility type (default 200; 0 skips)")
     _add_lang(run)
     run.set_defaults(func=cmd_run)
 
@@ -83,12 +111,47 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .pipeline import run_main_job
 
     started = time.perf_counter()
-    outputs = run_main_job(args.catalog, args.out, args.lang, cell_size=args.cell_size, progress=True)
+    outputs = run_main_job(args.catalog, args.out, args.lang, cell_size=args.cell_size, robust_samples=args.robust_samples, progress=True)
     print(outputs.summary.read_text(encoding="utf-8"))
     for path in [outputs.index, *outputs.maps, *outputs.sankeys, *outputs.results, outputs.summary]:
         print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     print(f"done in {time.perf_counter() - started:.1f} s; open {outputs.index}")
     return 0
+
+
+def cmd_robust(args: argparse.Namespace) -> int:
+    from .pipeline import analyse_facility_robustness
+    from .robust import write_robust_outputs
+
+    options = {k: v for k, v in (("concentration", args.concentration), ("threshold", args.threshold),
+                                 ("match_radius_m", args.match_radius)) if v is not None}
+    sources = tuple(s.strip() for s in args.vary.split(",") if s.strip())
+    inputs, outcome = _score_one(args)
+    robust = analyse_facility_robustness(inputs, outcome, samples=args.samples, seed=args.seed, top_n=args.top, sources=sources,
+                                         progress=True, **options)
+    paths = write_robust_outputs(robust, inputs.study, args.out, args.lang)
+    _print_robustness(robust, inputs, args.lang)
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def _print_robustness(robust, inputs, lang: str) -> None:
+    from .robust import robust_sites_frame
+
+    s = robust.settings
+    print(f"{robust.profile.title[lang]}: {s.samples} samples (seed {s.seed}; varying {', '.join(s.sources)}), top {s.top_n}, "
+          f"match radius {s.match_radius_m:,.0f} m")
+    sites = robust_sites_frame(robust, inputs.study, lang)
+    print(f"robust sites (a chosen site within {s.match_radius_m:,.0f} m in >= {s.threshold:.0%} of samples): {len(sites)}")
+    for row in sites.itertuples():
+        base = "" if row.base_site_rank != row.base_site_rank else f"  base #{int(row.base_site_rank)}"
+        print(f"  {row.site:>2}. {row.candidate_id:<12} nearby {row.nearby_frequency:5.0%}  this cell {row.selected_frequency:5.0%}  "
+              f"{row.district}{base}")
+    oat = robust.oat.groupby("factor", sort=False)["sites_replaced"].max().sort_values(ascending=False, kind="stable")
+    print("one at a time (most sites replaced first): " + ", ".join(f"{f} {n}" for f, n in oat.head(5).items()))
+    for note in robust.notes:
+        print(f"note: {note}")
 
 
 def cmd_map(args: argparse.Namespace) -> int:
@@ -111,11 +174,9 @@ def cmd_map(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from .pipeline import load_inputs, score_facility, write_facility_outputs
+    from .pipeline import write_facility_outputs
 
-    inputs = load_inputs(args.catalog, args.cell_size, profiles=[args.facility], force_ahp=args.force_ahp, progress=True)
-    outcome = score_facility(inputs, args.facility, shape=args.shape, candidates_layer=args.candidates_layer, top_n=args.top,
-                             force_ahp=args.force_ahp, progress=True)
+    inputs, outcome = _score_one(args)
     paths = write_facility_outputs(outcome, inputs, args.out, args.lang, all_candidates=args.all_candidates)
     _print_top_sites(outcome, inputs, args.lang)
     for path in paths:

@@ -131,16 +131,23 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
     return path
 
 
+def candidate_surface(values: np.ndarray, candidates, study: Study) -> np.ndarray:
+    """One value per candidate drawn on the analysis grid (float32, NaN where a value is NaN or no candidate lies).
+
+    Square cells fill their own grid cell; hexagons and features are rasterised.
+    """
+    surface = np.full(study.grid.shape, np.nan, dtype=np.float32)
+    if candidates.kind == "square":
+        surface.ravel()[candidates.cell] = values
+        return surface
+    keep = np.isfinite(values)
+    shapes = zip(candidates.geometries(study)[keep], np.asarray(values, dtype=np.float32)[keep])
+    return rio_features.rasterize(shapes, out_shape=study.grid.shape, transform=study.grid.transform, fill=np.nan, dtype="float32")
+
+
 def score_surface(result: ScoreResult, study: Study) -> np.ndarray:
     """Scores on the analysis grid (float32, NaN where excluded or outside the study area)."""
-    surface = np.full(study.grid.shape, np.nan, dtype=np.float32)
-    candidates = result.candidates
-    if candidates.kind == "square":
-        surface.ravel()[candidates.cell] = result.score
-        return surface
-    keep = np.isfinite(result.score)
-    shapes = zip(candidates.geometries(study)[keep], result.score[keep].astype(np.float32))
-    return rio_features.rasterize(shapes, out_shape=study.grid.shape, transform=study.grid.transform, fill=np.nan, dtype="float32")
+    return candidate_surface(result.score, result.candidates, study)
 
 
 def write_score_geotiff(path: str | Path, result: ScoreResult, study: Study) -> Path:

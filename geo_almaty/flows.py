@@ -11,9 +11,11 @@ import csv
 import logging
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import settings
@@ -244,27 +246,32 @@ def label(labels: pd.DataFrame, kind: str, key: str, lang: str) -> str:
 class Quantity:
     """The value of a flow expression, its canonical unit and the rows it was computed from."""
 
-    value: float
+    value: float | np.ndarray
     unit: str
     rows: tuple[str, ...]
 
 
-def evaluate(expr: dict, flows: pd.DataFrame, *, where: str = "expression") -> Quantity:
+def evaluate(expr: dict, flows: pd.DataFrame, *, where: str = "expression",
+             values: Mapping[str, float | np.ndarray] | None = None) -> Quantity:
     """Evaluate a declarative flow expression over canonical values.
 
     Forms: ``{row: id}``, ``{sum: [ids]}``, ``{difference: [a, b, ...]}`` (a - b - ...),
     ``{product: [a, b]}`` (one factor must be a share), ``{ratio: [a, b]}`` and
     ``{constant: x, why: "..."}``. Used by Sankey layouts and consistency checks so
     that every derived number is computed from rows, never typed in.
+
+    ``values`` replaces the canonical value of some rows, e.g. by arrays of Monte
+    Carlo samples (:mod:`geo_almaty.robust`); the result is then an array too.
     """
     if "row" in expr:
         row = flow_row(flows, expr["row"])
-        return Quantity(float(row["value_canonical"]), str(row["canonical_unit"]), (expr["row"],))
+        value = values[expr["row"]] if values is not None and expr["row"] in values else float(row["value_canonical"])
+        return Quantity(value, str(row["canonical_unit"]), (expr["row"],))
     if "constant" in expr:
         return Quantity(float(expr["constant"]), str(expr.get("unit", "fraction")), ())
     for op in ("sum", "difference", "product", "ratio"):
         if op in expr:
-            parts = [evaluate({"row": r} if isinstance(r, str) else r, flows, where=where) for r in expr[op]]
+            parts = [evaluate({"row": r} if isinstance(r, str) else r, flows, where=where, values=values) for r in expr[op]]
             return _combine(op, parts, where)
     raise FlowDataError(f"unknown expression {sorted(expr)}", column=where, expected="row, sum, difference, product, ratio or constant")
 
@@ -286,7 +293,7 @@ def _combine(op: str, parts: list[Quantity], where: str) -> Quantity:
             raise FlowDataError(f"product of {units}", column=where, expected="one operand to be a share")
         unit = a.unit if b.unit == "fraction" else b.unit
         return Quantity(a.value * b.value, unit, rows)
-    if b.value == 0:
+    if np.any(np.asarray(b.value) == 0):
         raise FlowDataError("ratio with a zero denominator", column=where, expected="a non-zero denominator")
     if a.unit == "fraction" and b.unit != "fraction":
         # x / share -> the whole the share is of, in x's unit... only when x is the part.

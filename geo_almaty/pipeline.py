@@ -6,7 +6,7 @@ flows, profiles) happens before anything is written.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -97,6 +97,19 @@ def write_facility_outputs(outcome: FacilityOutcome, inputs: Inputs, out_dir: st
     ]
 
 
+def analyse_facility_robustness(inputs: Inputs, outcome: FacilityOutcome, *, samples: int | None = None, seed: int = 0,
+                                top_n: int | None = None, progress: bool = False, **options):
+    """Monte Carlo robustness and one-at-a-time sensitivity of one scored facility (see :mod:`geo_almaty.robust`).
+
+    ``options`` go to :func:`geo_almaty.robust.analyse_robustness` (concentration, sources, threshold, match_radius_m, ...).
+    """
+    from .robust import DEFAULT_SAMPLES, analyse_robustness, load_uncertainty
+
+    return analyse_robustness(outcome.result, inputs.study, inputs.allocations, inputs.allocation_specs, inputs.flows,
+                              load_uncertainty(inputs.flows), samples=DEFAULT_SAMPLES if samples is None else samples, seed=seed, top_n=top_n,
+                              progress=progress, **options)
+
+
 @dataclass
 class RunOutputs:
     """Everything ``geo-almaty run`` wrote, by kind."""
@@ -107,11 +120,18 @@ class RunOutputs:
     results: list[Path]
     summary: Path
     outcomes: dict[str, FacilityOutcome]
+    robust: dict = field(default_factory=dict)  # facility -> geo_almaty.robust.RobustResult
 
 
 def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str, *, cell_size: float = settings.DEFAULT_CELL_SIZE_M,
-                 progress: bool = False) -> RunOutputs:
-    """The main job: flows, layers, all three facility types, maps, Sankeys, results and an index page."""
+                 robust_samples: int | None = None, progress: bool = False) -> RunOutputs:
+    """The main job: flows, layers, all three facility types, maps, Sankeys, results and an index page.
+
+    Each facility type also gets a robustness analysis with ``robust_samples``
+    samples (default :data:`geo_almaty.robust.DEFAULT_RUN_SAMPLES`; 0 skips it):
+    frequency GeoTIFF, robust sites, OAT table and tornado chart in ``results/``
+    and a section in the index page.
+    """
     from .atomic import write_text_atomic
     from .progress import progress_bar
     from .render.citizen import build_citizen_map
@@ -119,6 +139,7 @@ def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str
     from .render.maps import save_map
     from .render.planner import build_planner_map
     from .render.recipes import load_recipe
+    from .robust import DEFAULT_RUN_SAMPLES, robust_section_html, write_robust_outputs
     from .sankey import load_sankey_diagrams, write_sankey_diagrams
 
     out_dir = Path(out_dir)
@@ -129,11 +150,18 @@ def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str
     inputs = load_inputs(catalog_path, cell_size, profiles=facilities, progress=progress)
     diagrams = load_sankey_diagrams(inputs.flows, inputs.labels)
     outcomes = {f: score_facility(inputs, f, progress=progress) for f in progress_bar(facilities, desc="facilities", unit="type", enabled=progress)}
+    robust_samples = DEFAULT_RUN_SAMPLES if robust_samples is None else robust_samples
+    robust = {f: analyse_facility_robustness(inputs, o, samples=robust_samples, progress=progress) for f, o in outcomes.items()} if robust_samples else {}
 
     results: list[Path] = []
     for outcome in progress_bar(list(outcomes.values()), desc="results", unit="file set", enabled=progress):
         results += write_facility_outputs(outcome, inputs, out_dir / "results", lang)
     results.append(write_csv(out_dir / "results" / "flows_by_district.csv", allocations_by_district(inputs.allocations, inputs.study, lang)))
+    robust_links: dict[str, list[tuple[str, str]]] = {}
+    for facility, analysis in robust.items():
+        paths = write_robust_outputs(analysis, inputs.study, out_dir / "results", lang)
+        robust_links[facility] = [(p.name, relative(p, out_dir)) for p in paths]
+        results += paths
     sankeys = write_sankey_diagrams(diagrams, inputs.labels, out_dir / "flows", lang)
     maps = [
         save_map(build_planner_map(recipes["planner"], inputs, outcomes, lang), out_dir / "planner_map.html", lang),
@@ -149,5 +177,6 @@ def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str
         "flows": [(diagrams[p.stem.removeprefix("sankey_")].title, relative(p, out_dir)) for p in sankeys],
         "results": [({lang_: p.name for lang_ in settings.LANGUAGES}, relative(p, out_dir)) for p in results + [summary]],
     }
-    index = write_text_atomic(out_dir / "index.html", index_html(outcomes, inputs, links, lang))
-    return RunOutputs(index, maps, sankeys, results, summary, outcomes)
+    sections = [robust_section_html(robust, inputs.study, robust_links)] if robust else []
+    index = write_text_atomic(out_dir / "index.html", index_html(outcomes, inputs, links, lang, extra_sections=sections))
+    return RunOutputs(index, maps, sankeys, results, summary, outcomes, robust)

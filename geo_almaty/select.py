@@ -49,6 +49,53 @@ def district_names(study: Study) -> dict[str, dict[str, str]]:
     return names
 
 
+def selection_pool_size(top_n: int) -> int:
+    """How many of the best-scoring candidates :func:`select_sites` examines for ``top_n`` picks."""
+    return max(top_n * POOL_FACTOR, 1000)
+
+
+def district_codes(districts: np.ndarray) -> np.ndarray:
+    """Integer code per candidate district (``-1`` for 'outside', which has no per-district cap)."""
+    names, codes = np.unique(districts.astype(str), return_inverse=True)
+    codes = codes.astype(np.int64)
+    outside = np.flatnonzero(names == OUTSIDE_DISTRICTS)
+    if len(outside):
+        codes[codes == outside[0]] = -1
+    return codes
+
+
+def pick_spaced(order: np.ndarray, x: np.ndarray, y: np.ndarray, codes: np.ndarray, top_n: int, spacing: float = 0.0,
+                per_district: int | None = None) -> np.ndarray:
+    """Walk ``order`` (candidate indices, best first) and pick up to ``top_n`` of them.
+
+    A candidate closer than ``spacing`` (m) to one already picked, or in a district
+    (``codes``, see :func:`district_codes`) that already has ``per_district`` picks,
+    is passed over. Vectorised: one pass over the remaining candidates per pick.
+    """
+    order = np.asarray(order, dtype=np.int64)
+    px, py, pd_ = x[order], y[order], codes[order]
+    active = np.ones(len(order), dtype=bool)
+    chosen: list[int] = []
+    per: dict[int, int] = {}
+    start = 0
+    while len(chosen) < top_n and start < len(order):
+        step = int(np.argmax(active[start:]))
+        i = start + step
+        if not active[i]:
+            break
+        chosen.append(int(order[i]))
+        start = i + 1
+        rest = slice(start, None)
+        if spacing:
+            active[rest] &= np.hypot(px[rest] - px[i], py[rest] - py[i]) >= spacing
+        code = int(pd_[i])
+        if per_district and code >= 0:
+            per[code] = per.get(code, 0) + 1
+            if per[code] >= per_district:
+                active[rest] &= pd_[rest] != code
+    return np.array(chosen, dtype=np.int64)
+
+
 def select_sites(result: ScoreResult, study: Study, *, top_n: int | None = None, min_spacing_m: float | None = None,
                  max_per_district: int | None = None) -> pd.DataFrame:
     """Rank and pick up to ``top_n`` sites; returns candidate index, rank, score and district."""
@@ -59,23 +106,11 @@ def select_sites(result: ScoreResult, study: Study, *, top_n: int | None = None,
     districts = candidate_districts(study, result)
     scores = result.score
     valid = np.flatnonzero(np.isfinite(scores))
-    order = valid[np.lexsort((valid, -scores[valid]))][: max(top_n * POOL_FACTOR, 1000)]
-    x, y = result.candidates.x, result.candidates.y
-    chosen: list[int] = []
-    per: dict[str, int] = {}
-    for i in order:  # at most the pool of top candidates, stopping at top_n picks
-        if len(chosen) >= top_n:
-            break
-        if spacing and chosen and (np.hypot(x[chosen] - x[i], y[chosen] - y[i]) < spacing).any():
-            continue
-        district = districts[i]
-        if per_district and district != OUTSIDE_DISTRICTS and per.get(district, 0) >= per_district:
-            continue
-        chosen.append(int(i))
-        per[district] = per.get(district, 0) + 1
+    order = valid[np.lexsort((valid, -scores[valid]))][: selection_pool_size(top_n)]
+    chosen = pick_spaced(order, result.candidates.x, result.candidates.y, district_codes(districts), top_n, spacing, per_district)
     return pd.DataFrame({
         "rank": np.arange(1, len(chosen) + 1),
-        "candidate": np.array(chosen, dtype=np.int64),
-        "score": scores[chosen] if chosen else np.array([]),
-        "district_id": districts[chosen] if chosen else np.array([], dtype=object),
+        "candidate": chosen,
+        "score": scores[chosen] if len(chosen) else np.array([]),
+        "district_id": districts[chosen] if len(chosen) else np.array([], dtype=object),
     })

@@ -53,8 +53,11 @@ def summary_markdown(outcomes: dict, inputs, lang: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def index_html(outcomes: dict, inputs, links: dict[str, list[tuple[dict, str]]], lang: str) -> str:
-    """A self-contained trilingual index page linking every output, with the top sites."""
+def index_html(outcomes: dict, inputs, links: dict[str, list[tuple[dict, str]]], lang: str, *, extra_sections: list[str] | None = None) -> str:
+    """A self-contained trilingual index page linking every output, with the top sites.
+
+    ``extra_sections`` are ready HTML blocks (e.g. the robustness section) placed after the top sites.
+    """
     def link_list(items: list[tuple[dict, str]]) -> str:
         return "<ul>" + "".join(f'<li><a href="{esc(href)}">{tr(label)}</a></li>' for label, href in items) + "</ul>"
 
@@ -73,6 +76,7 @@ def index_html(outcomes: dict, inputs, links: dict[str, list[tuple[dict, str]]],
                 for r in site_summary_rows(outcome, inputs, language))
             per_lang[language] = f"<table><tr>{head}</tr>{body}</table>"
         blocks.append(f"<h3>{tr(outcome.profile.title)}</h3><p>{tr(outcome.profile.summary)}</p>{tr(per_lang, escape=False)}")
+    blocks += extra_sections or []
     disclaimer = f'<p class="ga-note">{tr(inputs.catalog.disclaimer)}</p>' if inputs.catalog.disclaimer else ""
     return f"""<!DOCTYPE html>
 <html lang="{lang}" data-lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
