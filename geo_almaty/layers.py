@@ -343,6 +343,8 @@ def _cast(frame: gpd.GeoDataFrame, name: str, kind: str, spec: LayerSpec, file: 
             return None
         if isinstance(v, (bool, np.bool_)):
             return bool(v)
+        if isinstance(v, (int, float, np.integer, np.floating)) and v in (0, 1):  # GDAL reads booleans with gaps as 0.0/1.0
+            return bool(v)
         text = str(v).strip().lower()
         if text in _TRUE:
             return True
