@@ -184,14 +184,20 @@ def _source(entry: dict[str, Any], catalog_path: Path) -> SourceSpec:
 def catalog_attributions(catalog: Catalog, layer_names: list[str] | tuple[str, ...]) -> list[dict[str, str]]:
     """The credit lines (``{ru, kk, en, licence}``) that a map drawing ``layer_names`` must show.
 
-    One entry per distinct attribution, in the order of ``layer_names``; layers the
-    catalog lacks, or whose source names no attribution, add nothing.
+    A source's ``attribution`` may hold several credits separated by ``"; "`` (with as
+    many ``"; "``-separated ``licence`` parts); each credit is listed once, in the order
+    of ``layer_names``. Layers the catalog lacks, or whose source names no attribution,
+    add nothing.
     """
-    seen: dict[tuple[str, ...], dict[str, str]] = {}
+    seen: dict[str, dict[str, str]] = {}
     for name in layer_names:
         spec = catalog.layers.get(name)
         if spec is None or spec.source is None or not spec.source.attribution:
             continue
-        entry = {**spec.source.attribution, "licence": spec.source.licence or ""}
-        seen.setdefault(tuple(entry[k] for k in ("ru", "kk", "en")), entry)
+        texts = {lang: spec.source.attribution[lang].split("; ") for lang in ("ru", "kk", "en")}
+        licences = (spec.source.licence or "").split("; ")
+        for i, en in enumerate(texts["en"]):
+            entry = {lang: (parts[i] if i < len(parts) else parts[-1]) for lang, parts in texts.items()}
+            entry["licence"] = licences[i] if i < len(licences) else licences[-1]
+            seen.setdefault(en, entry)
     return list(seen.values())

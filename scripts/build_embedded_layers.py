@@ -480,12 +480,15 @@ OBLAST_DISTRICTS = {  # geoBoundaries shapeName -> id, ru, kk, en (names: public
     "Raiymbekskiy": ("raiymbek", "Райымбекский район", "Райымбек ауданы", "Raiymbek district"),
     "Kapshagay": ("konaev", "городская администрация Конаев (Капшагай)", "Қонаев (Қапшағай) қалалық әкімдігі", "Konaev (Kapshagay) city administration"),
 }
+#: Oblast districts are clipped to this margin (m) around the study area.
+UNIT_MARGIN_M = 20_000.0
 GEOBOUNDARIES_SOURCE = ("© OpenStreetMap contributors (ODbL 1.0) via geoBoundaries gbOpen KAZ ADM2 2017 (Runfola et al. 2020, "
                         "boundary KAZ-ADM2-9891525, source OSM/Wambacher)")
 
 
 def build_oblast_districts(geodata: Path, out: Path, area: shapely.Geometry, city: shapely.Geometry) -> gpd.GeoDataFrame:
-    say("oblast_districts: geoBoundaries KAZ ADM2 2017 (licence in its metadata: ODbL 1.0, from OSM) meeting the study area; the real city cut out")
+    say("oblast_districts: geoBoundaries KAZ ADM2 2017 (licence in its metadata: ODbL 1.0, from OSM) meeting the study area; "
+        "the real city cut out, clipped to 20 km around the study area")
     adm = gpd.read_file(geodata / "kaz_adm2_geoboundaries" / "geoBoundaries-KAZ-ADM2.geojson").to_crs(UTM)
     adm = adm[shapely.intersects(adm.geometry.values, area) & (adm["shapeName"] != "Almaty (Alma-Ata)")]
     rows = [{"unit_id": "almaty_city", "kind": "city", "name_ru": "город Алматы", "name_kk": "Алматы қаласы", "name_en": "Almaty city",
@@ -495,9 +498,10 @@ def build_oblast_districts(geodata: Path, out: Path, area: shapely.Geometry, cit
         if unit.shapeName not in OBLAST_DISTRICTS:
             raise ValueError(f"no names for oblast district {unit.shapeName}")
         uid, ru, kk, en = OBLAST_DISTRICTS[unit.shapeName]
-        geom = shapely.make_valid(unit.geometry).difference(city).simplify(100)
+        geom = shapely.make_valid(unit.geometry).difference(city).intersection(area.buffer(UNIT_MARGIN_M)).simplify(100)
         rows.append({"unit_id": uid, "kind": "oblast_district", "name_ru": ru, "name_kk": kk, "name_en": en,
-                     "source": f"{GEOBOUNDARIES_SOURCE}; the real city cut out, simplified 100 m; pre-2022 Almaty oblast raion",
+                     "source": f"{GEOBOUNDARIES_SOURCE}; the real city cut out, clipped to {UNIT_MARGIN_M / 1000:.0f} km around the study area, "
+                               "simplified 100 m; pre-2022 Almaty oblast raion",
                      "accuracy_m": 500.0, "geometry": geom})
         say(f"  {en}: {geom.area / 1e6:,.0f} km2")
     frame = gpd.GeoDataFrame(rows, crs=UTM).sort_values("unit_id").reset_index(drop=True)
