@@ -393,7 +393,7 @@ def build_roads(geodata: Path, out: Path, city: shapely.Geometry, osm2012: Path)
     osm["name_ru"] = osm["name"].where(~kazakh & osm["name"].notna(), None)
     osm["name_en"] = None
     osm["lanes"] = osm["lanes"].map(lambda v: None if v is None or math.isnan(v) else int(v)).astype(object)
-    osm = osm.to_crs(UTM)
+    # Kept in lon/lat, as the source: a round trip through UTM would move some 5-decimal endpoints by one step.
     osm["sort"] = [f"{c:>12}|{g.wkb_hex}" for c, g in zip(osm["osm_id"].str.split(";").str[0], osm.geometry.values)]
     osm = osm.sort_values("sort").reset_index(drop=True)
     osm["road_id"] = [f"osm_{i + 1:05d}" for i in range(len(osm))]
@@ -405,7 +405,7 @@ def build_roads(geodata: Path, out: Path, city: shapely.Geometry, osm2012: Path)
     hand = read_embedded(out, "roads")
     hand = hand[~hand["road_id"].str.startswith("osm_")].copy()
     coverage = city.buffer(300)
-    osm_union = shapely.union_all(osm.geometry.values)
+    osm_union = shapely.union_all(osm.to_crs(UTM).geometry.values)
     rail = _osm2012_lines(osm2012, "railway", ("rail", "subway"))
     rail_union = shapely.union_all(rail.geometry.values)
     say(f"  2012 OSM railway lines for the check: {rail['railway'].value_counts().to_dict()}")
@@ -440,8 +440,8 @@ def build_roads(geodata: Path, out: Path, city: shapely.Geometry, osm2012: Path)
         kept.append(record)
     hand = gpd.GeoDataFrame(kept, crs=UTM)
     say(f"  {len(hand)} hand-drawn lines kept ({', '.join(sorted(hand['class'].unique()))})")
-    frame = pd.concat([osm, hand], ignore_index=True)
-    frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=UTM)
+    frame = pd.concat([osm, hand.to_crs(WGS84)], ignore_index=True)
+    frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=WGS84)
     columns = ["road_id", "class", "name_ru", "name_kk", "name_en", "link", "oneway", "maxspeed", "lanes", "osm_id", "source", "accuracy_m"]
     write_geojson(frame, out / "roads.geojson", columns)
 
@@ -816,7 +816,7 @@ def _river_offsets(frame: gpd.GeoDataFrame, osm: gpd.GeoDataFrame, dem: np.ndarr
     alluvial fan and the city below, where the real channels are engineered).
     """
     extent = shapely.convex_hull(shapely.union_all(osm.geometry.values))
-    osm_union = shapely.union_all(osm.geometry.values)
+    osm_union = shapely.union_all(osm.to_crs(UTM).geometry.values)
     keep = ((frame["uparea_km2"] >= RIVER_MIN_UPAREA_KM2) | frame["river_id_base"].map(lambda v: isinstance(v, str))).to_numpy()
     lines = shapely.intersection(frame.geometry.values[keep], extent)
     points = shapely.points(shapely.get_coordinates(shapely.segmentize(lines, OFFSET_STEP_M)))
@@ -983,6 +983,11 @@ def _rebuild_residential(land_use: gpd.GeoDataFrame, districts: gpd.GeoDataFrame
     residential["class"] = "residential"
     residential["accuracy_m"] = KONTUR_ACCURACY_M
     residential["geometry"] = [shapely.make_valid(g.difference(blockers).simplify(30)) for g in residential.geometry.values]
+    towns = ~residential["zone_id"].isin([f"lu_res_{d}" for d in districts["district_id"]]).to_numpy()
+    residential.loc[towns, "geometry"] = [g.difference(city) for g in residential.geometry.values[towns]]  # simplification may cross it
+    limits = dict(zip(districts["district_id"], districts.geometry.values))
+    residential.loc[~towns, "geometry"] = [g.intersection(limits[z.removeprefix("lu_res_")])
+                                           for z, g in zip(residential["zone_id"][~towns], residential.geometry.values[~towns])]
     residential = residential[~shapely.is_empty(residential.geometry.values)]
     residential["geometry"] = [_polygonal(g) for g in residential.geometry.values]
     housing = shapely.union_all(residential.geometry.values)
