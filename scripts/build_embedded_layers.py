@@ -450,11 +450,7 @@ def _p90_offset(line: shapely.Geometry, reference: shapely.Geometry) -> float | 
     """90th percentile (m) of the distance from points every 50 m along ``line`` to ``reference``."""
     if line.is_empty or line.length == 0:
         return None
-    points = shapely.line_interpolate_point(line, np.arange(0, line.length, 50.0)) if line.geom_type == "LineString" else \
-        shapely.get_parts(shapely.segmentize(line, 50.0)).tolist()
-    if line.geom_type != "LineString":
-        coords = shapely.get_coordinates(shapely.segmentize(line, 50.0))
-        points = shapely.points(coords)
+    points = shapely.points(shapely.get_coordinates(shapely.segmentize(line, OFFSET_STEP_M)))
     return float(np.percentile(shapely.distance(points, reference), 90))
 
 
