@@ -65,7 +65,8 @@ class DataAttribution(MacroElement):
 
     _template = Template("""
         {% macro header(this, kwargs) %}
-        <style>.leaflet-control-attribution{max-width:calc(100vw - 24px);white-space:normal}</style>
+        <style>.leaflet-control-attribution{max-width:calc(100vw - 120px);white-space:normal}
+        @media (max-width:480px){.leaflet-control-attribution{font-size:10px;line-height:1.3}}</style>
         {% endmacro %}
         {% macro script(this, kwargs) %}
         {{ this._parent.get_name() }}.attributionControl.addAttribution({{ this.html|tojson }});
