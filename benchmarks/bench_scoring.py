@@ -99,7 +99,7 @@ def prepared(cell: float, profile_name: str):
     profile = load_profile(profile_name, catalog, set(specs))
     start = time.perf_counter()
     study = prepare_study(catalog, cell)
-    allocations = allocate_flows(specs, flows, study.layers, study.grid, study.residential_share())
+    allocations = allocate_flows(specs, flows, study.layers, study.grid, study.population_weights())
     prepare_s = time.perf_counter() - start
     return profile, study, allocations, square_candidates(study), prepare_s
 

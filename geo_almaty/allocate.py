@@ -3,8 +3,9 @@
 Each flow in ``data/allocation.yaml`` names its total (an expression over rows
 of ``data/flows.csv``) and a proxy:
 
-- ``population``: districts by population, then each district's share over its
-  residential and mixed-use cells (dasymetric), all cells where it has none;
+- ``population``: districts by their (official) population, then each district's
+  share over its cells by the people living there (the ``population`` grid;
+  residential and mixed land use when a catalog has no grid), by area where it has none;
 - ``stated_tonnage``: point producers keep their stated t/yr; the rest of the
   total is shared by ``size_weight``;
 - ``area``: polygons (parks) by area; the amount *is* the area (ha) when the
@@ -90,11 +91,11 @@ def load_allocation_specs(path: str | Path | None = None) -> dict[str, dict]:
 
 
 def allocate_flows(specs: dict[str, dict], flows: pd.DataFrame, layers: dict[str, gpd.GeoDataFrame], grid: AnalysisGrid,
-                   residential_share: np.ndarray) -> dict[str, Allocation]:
+                   people: np.ndarray) -> dict[str, Allocation]:
     """Allocate every flow in ``specs`` (see :func:`load_allocation_specs`) onto ``grid``.
 
-    ``residential_share`` is the share (0-1) of each grid cell in residential or
-    mixed land use, used to place population-based flows.
+    ``people`` weighs the grid cells for population-based flows: persons per cell
+    (:meth:`Study.population_weights`), or any non-negative surface such as a residential share.
     """
     result = {}
     districts = _require(layers, "districts", "allocation")
@@ -111,7 +112,7 @@ def allocate_flows(specs: dict[str, dict], flows: pd.DataFrame, layers: dict[str
         elif unit != "ha":
             raise FlowDataError("no total", column=f"allocations/{flow_id}", expected="a total expression, or unit: ha for an area index")
         if proxy == "population":
-            features, surface = allocate_by_population(total_base, districts, grid, residential_share)
+            features, surface = allocate_by_population(total_base, districts, grid, people)
         elif proxy == "stated_tonnage":
             layer = _require(layers, spec.get("layer", "organic_producers"), flow_id)
             features, surface = allocate_by_stated_tonnage(total_base, layer, grid, districts)
@@ -144,11 +145,12 @@ def _require(layers: dict[str, gpd.GeoDataFrame], name: str, purpose: str) -> gp
 # --- proxies ------------------------------------------------------------------------------------
 
 def allocate_by_population(total_kg: int, districts: gpd.GeoDataFrame, grid: AnalysisGrid,
-                           residential_share: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+                           people: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
     """Split ``total_kg`` over districts by ``population``, then over each district's cells.
 
-    Within a district, cells are weighted by the area they share with it times their
-    residential share; a district without residential cells uses area alone.
+    Within a district, cells are weighted by ``people`` (persons per cell, or a 0-1
+    residential share) times the share of the cell inside the district; a district
+    where nobody lives uses area alone. Vectorised over (district, cell) pairs.
     """
     if "population" not in districts.columns or districts["population"].isna().any():
         raise LayerError("population missing", layer="districts", column="population",
@@ -158,9 +160,9 @@ def allocate_by_population(total_kg: int, districts: gpd.GeoDataFrame, grid: Ana
         raise LayerError("populations sum to zero", layer="districts", column="population", expected="positive populations")
     district_kg = largest_remainder(total_kg, population)
     feature, cell, count = feature_cell_weights(districts.geometry.values, grid)
-    residential = residential_share.ravel()[cell] * count
-    has_residential = np.bincount(feature, weights=residential, minlength=len(districts)) > 0
-    weights = np.where(has_residential[feature], residential, count)
+    living = np.asarray(people, dtype=np.float64).ravel()[cell] * count
+    inhabited = np.bincount(feature, weights=living, minlength=len(districts)) > 0
+    weights = np.where(inhabited[feature], living, count)
     cell_kg = largest_remainder_grouped(district_kg, feature, weights)
     surface = np.bincount(cell, weights=cell_kg, minlength=grid.width * grid.height).astype(np.int64).reshape(grid.shape)
     features = pd.DataFrame({

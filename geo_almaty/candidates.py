@@ -122,7 +122,11 @@ def _cells_of(study: Study, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 # --- exclusions -----------------------------------------------------------------------------------
 
 def exclusion_geometry(study: Study, rule: dict) -> shapely.Geometry | None:
-    """Union of the features an exclusion rule names, buffered by ``buffer_m`` (None if the layer is absent)."""
+    """Union of the features an exclusion rule names, buffered (None if the layer is absent).
+
+    Each feature is buffered by ``buffer_m`` plus, with ``buffer_column``, its own value
+    of that column (m): settlements as discs of their footprint radius plus an odour zone.
+    """
     frame = study.layer(rule["layer"])
     if frame is None:
         if rule.get("optional", True):
@@ -135,8 +139,14 @@ def exclusion_geometry(study: Study, rule: dict) -> shapely.Geometry | None:
     if not len(frame):
         return None
     geoms = frame.geometry.values
-    buffer_m = float(rule.get("buffer_m", 0))
-    if buffer_m > 0:
+    buffer_m = np.full(len(frame), float(rule.get("buffer_m", 0)))
+    if "buffer_column" in rule:  # a footprint per feature (e.g. a settlement's radius), then the rule's buffer
+        column = rule["buffer_column"]
+        if column not in frame.columns:
+            raise ProfileError(f"no column '{column}'", layer=rule["layer"], column=f"exclusions/{rule['id']}/buffer_column",
+                               expected="a numeric column of the layer (metres)")
+        buffer_m = buffer_m + frame[column].astype(float).fillna(0.0).clip(lower=0.0).to_numpy()
+    if (buffer_m > 0).any():
         geoms = shapely.buffer(geoms, buffer_m, quad_segs=8)
     return shapely.union_all(geoms)
 

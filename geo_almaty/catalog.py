@@ -48,6 +48,8 @@ class SourceSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     band: int = 1
     osm_graph: Path | None = None
+    licence: str | None = None
+    attribution: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -174,4 +176,28 @@ def _source(entry: dict[str, Any], catalog_path: Path) -> SourceSpec:
         defaults=dict(entry.get("defaults", {})),
         band=int(entry.get("band", 1)),
         osm_graph=(base / entry["osm_graph"]).resolve() if "osm_graph" in entry else None,
+        licence=entry.get("licence"),
+        attribution=dict(entry.get("attribution", {})),
     )
+
+
+def catalog_attributions(catalog: Catalog, layer_names: list[str] | tuple[str, ...]) -> list[dict[str, str]]:
+    """The credit lines (``{ru, kk, en, licence}``) that a map drawing ``layer_names`` must show.
+
+    A source's ``attribution`` may hold several credits separated by ``"; "`` (with as
+    many ``"; "``-separated ``licence`` parts); each credit is listed once, in the order
+    of ``layer_names``. Layers the catalog lacks, or whose source names no attribution,
+    add nothing.
+    """
+    seen: dict[str, dict[str, str]] = {}
+    for name in layer_names:
+        spec = catalog.layers.get(name)
+        if spec is None or spec.source is None or not spec.source.attribution:
+            continue
+        texts = {lang: spec.source.attribution[lang].split("; ") for lang in ("ru", "kk", "en")}
+        licences = (spec.source.licence or "").split("; ")
+        for i, en in enumerate(texts["en"]):
+            entry = {lang: (parts[i] if i < len(parts) else parts[-1]) for lang, parts in texts.items()}
+            entry["licence"] = licences[i] if i < len(licences) else licences[-1]
+            seen.setdefault(en, entry)
+    return list(seen.values())

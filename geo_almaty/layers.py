@@ -327,7 +327,9 @@ def _cast(frame: gpd.GeoDataFrame, name: str, kind: str, spec: LayerSpec, file: 
     if kind == "str":
         return values.map(lambda v: None if _is_null(v) else str(v).strip()).astype(object)
     if kind in ("int", "float"):
-        text = values.map(lambda v: None if _is_null(v) else (str(v).replace(",", ".").strip() if isinstance(v, str) else v))
+        # A bare NaN in a JSON file (osmnx exports have thousands) reaches us as the text 'NaN': it means missing.
+        text = values.map(lambda v: None if _is_null(v) or (isinstance(v, str) and v.strip().lower() in ("nan", ""))
+                          else (str(v).replace(",", ".").strip() if isinstance(v, str) else v))
         numeric = pd.to_numeric(text, errors="coerce")
         bad = numeric.isna() & text.notna()
         if bad.any():
@@ -342,6 +344,8 @@ def _cast(frame: gpd.GeoDataFrame, name: str, kind: str, spec: LayerSpec, file: 
         if _is_null(v):
             return None
         if isinstance(v, (bool, np.bool_)):
+            return bool(v)
+        if isinstance(v, (int, float, np.integer, np.floating)) and v in (0, 1):  # GDAL reads booleans with gaps as 0.0/1.0
             return bool(v)
         text = str(v).strip().lower()
         if text in _TRUE:

@@ -57,7 +57,7 @@ def load_inputs(catalog_path: str | Path | None = None, cell_size: float = setti
     for name in profiles or []:
         load_profile(name, catalog, set(specs), force_ahp=force_ahp)
     study = prepare_study(catalog, cell_size, progress=progress)
-    allocations = allocate_flows(specs, flows, study.layers, study.grid, study.residential_share())
+    allocations = allocate_flows(specs, flows, study.layers, study.grid, study.population_weights())
     return Inputs(catalog, study, flows, labels, specs, allocations)
 
 

@@ -1,8 +1,9 @@
-"""The *prepare* stage: layers in EPSG:32643, the analysis grid, land-use shares and terrain.
+"""The *prepare* stage: layers in EPSG:32643, the analysis grid, land-use shares, population and terrain.
 
 :func:`prepare_study` reads a catalog once and derives everything later stages
 share: which grid cells lie in the study area, the share of each land-use class
-in every cell, and slope when a DEM is given.
+in every cell, the population of every cell when the catalog has a ``population``
+layer, and slope when a DEM is given.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .catalog import Catalog
 from .grid import AnalysisGrid
 from .layers import load_layers
 from .progress import progress_bar
-from .rasterize import burn_values, class_shares
+from .rasterize import burn_values, class_shares, feature_cell_weights
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class Study:
     land_use_shares: np.ndarray | None = field(default=None, repr=False)
     dem: np.ndarray | None = field(default=None, repr=False)
     slope: np.ndarray | None = field(default=None, repr=False)
+    population: np.ndarray | None = field(default=None, repr=False)
 
     def layer(self, name: str) -> gpd.GeoDataFrame | None:
         """A loaded layer, or None when the catalog has no data for it."""
@@ -56,6 +58,13 @@ class Study:
         """Share of every grid cell in residential or mixed land use."""
         return self.class_share(RESIDENTIAL_CLASSES)
 
+    def population_weights(self) -> np.ndarray:
+        """Where people live, per grid cell: persons from the ``population`` layer, else the residential share."""
+        if self.population is not None:
+            return self.population
+        log.info("no population layer: people are placed by residential land use instead")
+        return self.residential_share()
+
 
 def prepare_study(catalog: Catalog, cell_size: float = settings.DEFAULT_CELL_SIZE_M, *, progress: bool = False) -> Study:
     """Load the catalog's layers and derive the grid, study-area mask, land-use shares and slope."""
@@ -69,12 +78,9 @@ def prepare_study(catalog: Catalog, cell_size: float = settings.DEFAULT_CELL_SIZ
     grid = AnalysisGrid.covering(area.bounds, cell_size)
     inside = burn_values([area], [1], grid).astype(bool)
     study = Study(catalog, layers, grid, area, inside)
-    steps = ["land use", "terrain"]
-    for step in progress_bar(steps, desc="prepare", unit="step", enabled=progress):
-        if step == "land use":
-            _add_land_use(study)
-        else:
-            _add_terrain(study)
+    steps = {"land use": _add_land_use, "population": _add_population, "terrain": _add_terrain}
+    for step in progress_bar(list(steps), desc="prepare", unit="step", enabled=progress):
+        steps[step](study)
     log.info("study grid %d×%d cells of %.0f m, %d inside the study area", grid.width, grid.height, cell_size, int(inside.sum()))
     return study
 
@@ -96,6 +102,21 @@ def _add_land_use(study: Study) -> None:
         rows, cols = np.nonzero(valid)
         shares[index[valid], rows, cols] = 1.0
         study.land_use_shares = shares
+
+
+def _add_population(study: Study) -> None:
+    frame = study.layers.get("population")
+    if frame is None or "population" not in frame.columns:
+        return
+    study.population = population_surface(frame.geometry.values, frame["population"].to_numpy(np.float64), study.grid)
+
+
+def population_surface(cells: np.ndarray, people: np.ndarray, grid) -> np.ndarray:
+    """Persons per grid cell (float64, grid shape): each polygon's ``people`` spread over the cells it covers by area."""
+    feature, cell, count = feature_cell_weights(cells, grid)
+    per_feature = np.bincount(feature, weights=count, minlength=len(people))
+    share = count / per_feature[feature]
+    return np.bincount(cell, weights=np.nan_to_num(people)[feature] * share, minlength=grid.width * grid.height).reshape(grid.shape)
 
 
 def _add_terrain(study: Study) -> None:

@@ -145,6 +145,8 @@ def _check_references(profile: FacilityProfile, catalog: Catalog, allocations: s
                                    expected="classes: " + ", ".join(spec.classes))
 
     for rule in profile.exclusions:
+        if rule.get("optional") is True and rule["layer"] not in catalog.layers:
+            continue  # an optional rule on a layer this catalog does not define is skipped when scoring
         check_layer(rule["layer"], rule.get("classes"), f"exclusions/{rule['id']}")
     for c in profile.criteria:
         column = f"criteria/{c['id']}"

@@ -33,7 +33,7 @@ def tiny(tmp_path_factory):
 @pytest.fixture(scope="module")
 def embedded_allocations(flows):
     study = prepare_study(load_catalog(), 250)
-    return study, allocate_flows(load_allocation_specs(), flows, study.layers, study.grid, study.residential_share())
+    return study, allocate_flows(load_allocation_specs(), flows, study.layers, study.grid, study.population_weights())
 
 
 def test_embedded_allocations_conserve_mass_exactly(embedded_allocations, flows):

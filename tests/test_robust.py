@@ -46,7 +46,7 @@ def world(tmp_path_factory):
     study = prepare_study(catalog, 250)
     flows = load_flows()
     specs = load_allocation_specs()
-    allocations = allocate_flows(specs, flows, study.layers, study.grid, study.residential_share())
+    allocations = allocate_flows(specs, flows, study.layers, study.grid, study.population_weights())
     return SimpleNamespace(folder=folder, catalog=catalog, study=study, flows=flows, specs=specs, allocations=allocations,
                            uncertainty=load_uncertainty(flows))
 
@@ -203,7 +203,7 @@ def test_jittered_positions_give_the_same_counts_as_brute_force(tmp_path):
     catalog = load_catalog(catalog_path)
     study = prepare_study(catalog, 250)
     flows, specs = load_flows(), load_allocation_specs()
-    allocations = allocate_flows(specs, flows, study.layers, study.grid, study.residential_share())
+    allocations = allocate_flows(specs, flows, study.layers, study.grid, study.population_weights())
     profile = load_profile(write_profile(tmp_path, "jit", [{**FARM, "weight": 1}, {**FOOD, "weight": 1}, {**ARABLE, "weight": 1}],
                                          selection={"top_n": 3, "min_spacing_m": 600}), catalog, set(allocations))
     result = score_candidates(profile, study, square_candidates(study), allocations)
@@ -262,7 +262,7 @@ def test_affine_allocation_total_and_absolute_bounds_vary_the_supply(world, tmp_
     factor = 1.5
     scaled = {**world.specs["food_industry_organic"],
               "total": {"product": [world.specs["food_industry_organic"]["total"], {"constant": factor}]}}
-    fresh = allocate_flows({"food_industry_organic": scaled}, world.flows, world.study.layers, world.study.grid, world.study.residential_share())
+    fresh = allocate_flows({"food_industry_organic": scaled}, world.flows, world.study.layers, world.study.grid, world.study.population_weights())
     expected = _sample(reachable_surface(fresh["food_industry_organic"].surface(), world.study.grid, 1000), result.candidates)
     assert fc.raw0 + (factor - 1) * fc.delta == pytest.approx(expected, rel=1e-6, abs=0.01)
     draws, _ = draw_samples(model, world.uncertainty, world.flows, samples=50, seed=1)

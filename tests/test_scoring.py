@@ -31,7 +31,7 @@ def world(tmp_path_factory):
     folder = tmp_path_factory.mktemp("world")
     catalog = load_catalog(tiny_world(folder))
     study = prepare_study(catalog, 250)
-    allocations = allocate_flows(load_allocation_specs(), load_flows(), study.layers, study.grid, study.residential_share())
+    allocations = allocate_flows(load_allocation_specs(), load_flows(), study.layers, study.grid, study.population_weights())
     return folder, catalog, study, allocations
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import shapely
 
 from .elements import FacilitySwitcher, pin_css, rank_z_index
-from .maps import add_basemaps, add_feature_layer, facility_pin_class, feature_names, lonlat_bounds, new_map, to_lonlat_features
+from .maps import add_basemaps, add_data_attribution, add_feature_layer, facility_pin_class, feature_names, lonlat_bounds, new_map, to_lonlat_features
 from .planner import feature_style
 from .text import esc, per_language, tr, tr_message
 
@@ -65,6 +65,7 @@ def build_citizen_map(recipe: dict, inputs, outcomes: dict, lang: str) -> folium
     """The citizen map for ``recipe`` (see ``maps/citizen.yaml``)."""
     m = new_map(citizen_bounds(inputs, outcomes), lang, scale=recipe.get("controls", {}).get("scale", True))
     add_basemaps(m, recipe)
+    add_data_attribution(m, inputs)
     for item in recipe.get("layers", []):
         frame = inputs.study.layer(item["layer"])
         if frame is None:

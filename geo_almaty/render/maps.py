@@ -8,9 +8,12 @@ import folium
 import geopandas as gpd
 import shapely
 import xyzservices.providers as xyz
+from branca.element import MacroElement
+from folium.template import Template
 
 from .. import settings
 from ..atomic import write_text_atomic
+from ..catalog import catalog_attributions
 from ..errors import RecipeError
 from .elements import FeatureLayer, HtmlControl, PageStyle, language_switch_html
 from .offline import inline_assets
@@ -55,6 +58,34 @@ def add_basemaps(m: folium.Map, recipe: dict) -> None:
     if recipe.get("blank_basemap"):
         blank = tr({"ru": "Без подложки", "kk": "Негізсіз", "en": "No basemap"})
         folium.TileLayer(tiles=blank_tile_uri(), attr="geo_almaty", name=blank, show=not basemaps).add_to(m)
+
+
+class DataAttribution(MacroElement):
+    """Credits of the map's data in Leaflet's attribution control (trilingual, pre-escaped), wrapping on phones."""
+
+    _template = Template("""
+        {% macro header(this, kwargs) %}
+        <style>.leaflet-control-attribution{max-width:calc(100vw - 120px);white-space:normal}
+        @media (max-width:480px){.leaflet-control-attribution{font-size:10px;line-height:1.3}}</style>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+        {{ this._parent.get_name() }}.attributionControl.addAttribution({{ this.html|tojson }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self._name = "DataAttribution"
+        self.html = html
+
+
+def add_data_attribution(m: folium.Map, inputs) -> None:
+    """Show the attributions (catalog ``attribution`` keys) of every layer the map's results were computed from."""
+    names = [*inputs.study.layers, *(["dem"] if inputs.study.dem is not None else [])]
+    credits = catalog_attributions(inputs.catalog, names)
+    if credits:
+        html = " · ".join(f'<span class="ga-credit">{tr(c)}</span>' for c in credits)
+        DataAttribution(html).add_to(m)
 
 
 def to_lonlat_features(frame: gpd.GeoDataFrame, properties: list[dict], simplify_m: float = 0.0) -> dict:

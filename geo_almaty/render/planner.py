@@ -20,7 +20,7 @@ from ..export import score_surface
 from ..select import district_names
 from ..i18n import text as message
 from .elements import HtmlControl, SiteMarkers, pin_css, rank_z_index
-from .maps import (add_basemaps, add_feature_layer, facility_pin_class, feature_names, legend_html, lonlat_bounds, new_map,
+from .maps import (add_basemaps, add_data_attribution, add_feature_layer, facility_pin_class, feature_names, legend_html, lonlat_bounds, new_map,
                    popup_table, to_lonlat_features)
 from .overlay import ramp_css, surface_overlay
 from .text import esc, per_language, tr, tr_message
@@ -210,6 +210,7 @@ def build_planner_map(recipe: dict, inputs, outcomes: dict, lang: str) -> folium
     controls = recipe.get("controls", {})
     m = new_map(lonlat_bounds(inputs.study.area), lang, scale=controls.get("scale", True))
     add_basemaps(m, recipe)
+    add_data_attribution(m, inputs)
     legends = add_input_layers(m, recipe, inputs)
     legends = add_facilities(m, recipe, inputs, outcomes) + add_choropleths(m, recipe, inputs) + legends
     intro = f"<p>{tr(recipe['intro'])}</p>" if "intro" in recipe else ""

@@ -303,7 +303,7 @@ def _add_flow_criterion(model: RobustModel, study: Study, j: int, allocations: d
     model.totals[aid] = total
     if aid not in cache:
         doubled = {**specs[aid], "total": {"product": [specs[aid]["total"], {"constant": 2.0, "why": "robustness: a second total"}]}}
-        cache[aid] = allocate_flows({aid: doubled}, flows, study.layers, study.grid, study.residential_share())[aid]
+        cache[aid] = allocate_flows({aid: doubled}, flows, study.layers, study.grid, study.population_weights())[aid]
     base, twice = allocations[aid].surface_base, cache[aid].surface_base
     scales = bool(np.abs(twice - 2 * base).max() <= max(1e-6 * float(twice.max()), 2.0))  # whole-kg rounding
     value_spec = spec["value"]
