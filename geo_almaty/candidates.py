@@ -48,12 +48,13 @@ class Candidates:
             self._geometry = shapely.box(self.x - half, self.y - half, self.x + half, self.y + half)
         return self._geometry
 
-    def labels(self) -> np.ndarray:
-        """Readable ids: ``r<row>c<col>`` for grid cells, the layer's ids or H3 indexes otherwise."""
+    def labels(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Readable ids of ``rows`` (default all): ``r<row>c<col>`` for grid cells, the layer's ids or H3 indexes otherwise."""
+        ids = self.ids if rows is None else self.ids[np.asarray(rows, dtype=np.int64)]
         if self.kind == "square" and self._grid_shape is not None:
             width = self._grid_shape[1]
-            return np.char.add(np.char.add("r", (self.ids // width).astype(str)), np.char.add("c", (self.ids % width).astype(str)))
-        return self.ids.astype(str)
+            return np.char.add(np.char.add("r", (ids // width).astype(str)), np.char.add("c", (ids % width).astype(str)))
+        return ids.astype(str)
 
 
 def square_candidates(study: Study) -> Candidates:
@@ -121,7 +122,7 @@ def exclusion_geometry(study: Study, rule: dict) -> shapely.Geometry | None:
     frame = study.layer(rule["layer"])
     if frame is None:
         if rule.get("optional", True):
-            log.info("exclusion %s skipped: layer %s has no data", rule["id"], rule["layer"])
+            log.warning("exclusion %s skipped: layer %s has no data", rule["id"], rule["layer"])
             return None
         raise ProfileError("exclusion layer is not loaded", layer=rule["layer"], column=f"exclusions/{rule['id']}", expected="a loaded layer")
     if "classes" in rule:
