@@ -14,10 +14,10 @@ Two levels:
 The rules, the same for every command:
 
 - ``--out`` that does not exist is created (with its parent folders).
-- ``--out`` that exists is refused unless ``overwrite`` (``--overwrite``); then it
-  is replaced *as a whole*. A folder is only replaced when it is empty or was
-  written by geo_almaty (it holds :data:`OUTPUT_MARKER`): a folder of the user's
-  own files is never deleted.
+- ``--out`` that exists (other than an empty folder) is refused unless
+  ``overwrite`` (``--overwrite``); then it is replaced *as a whole*. A folder is
+  only replaced when it was written by geo_almaty (it holds
+  :data:`OUTPUT_MARKER`): a folder of the user's own files is never deleted.
 - The staging folder is created *before* any work, so an unwritable place fails
   at once with one line, not after minutes of scoring.
 - On an error, Ctrl-C or SIGTERM the staging folder is removed and ``--out`` is
@@ -109,9 +109,9 @@ def staged_output(target: str | Path, *, overwrite: bool = False, files: Sequenc
     """
     target = Path(target).absolute()
     names = list(files) if files is not None else None
+    _recover_stale(target if names is None else None, target if names is not None else target.parent, names)
     _check_target(target, names, overwrite)
     created = _make_parents(target if names is not None else target.parent)
-    _recover_stale(target if names is None else None, target if names is not None else target.parent, names)
     try:
         staging = _new_folder(target if names is not None else target.parent, _prefix(target, names, _STAGING))
     except OSError as exc:
@@ -151,10 +151,10 @@ def _check_target(target: Path, names: list[str] | None, overwrite: bool) -> Non
     if names is None:
         if target.exists() and not target.is_dir():
             raise OutputError("exists and is a file, not a folder", file=target, column="--out", expected="a folder path (new, or a previous geo-almaty output)")
-        if target.is_dir():
+        if target.is_dir() and any(target.iterdir()):  # an empty folder is simply used
             if not overwrite:
                 raise OutputError("the output folder already exists", file=target, column="--out", expected=hint)
-            if any(target.iterdir()) and not (target / OUTPUT_MARKER).is_file():
+            if not (target / OUTPUT_MARKER).is_file():
                 raise OutputError(f"the folder is not empty and was not written by geo-almaty (no {OUTPUT_MARKER}); it is not replaced", file=target,
                                   column="--out", expected="a new folder, an empty one, or a previous geo-almaty output folder")
         return
@@ -254,7 +254,7 @@ def _replace_folder(staging: Path, target: Path) -> None:
         raise
     if old is not None:
         try:
-            shutil.rmtree(old)
+            old.unlink() if old.is_symlink() else shutil.rmtree(old)
         except OSError as exc:
             log.warning("could not remove all of the previous output moved to %s (%s); delete it by hand", old, exc)
 

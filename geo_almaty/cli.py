@@ -283,7 +283,7 @@ def cmd_layers_validate(args: argparse.Namespace) -> int:
     reports = validate_for_run(catalog, args.facility, progress=True)
     rows = []
     for r in reports:
-        status = "ok" if r.usable else "UNUSABLE"
+        status = "UNUSABLE" if not r.usable else "-" if any(n.startswith("not checked") for n in r.notes) else "ok"
         remarks = "; ".join(r.problems + r.notes) or "-"
         rows.append((r.name, status, str(r.features) if r.kind in ("vector", "raster") else "-", r.geometry or "-", r.crs or "-", r.source, remarks))
     print(f"catalog {catalog.path}")

@@ -30,9 +30,11 @@ from .grid import AnalysisGrid
 OVERSAMPLE = 4
 #: Measured process memory exceeds the arrays counted here (allocator slack, GEOS/GDAL buffers, pandas copies).
 SAFETY_FACTOR = 1.25
-#: Resident bytes per H3 hexagon candidate: cell id, outline, shapely polygon (measured peak RSS ≈ 2.2 kB).
-HEX_BYTES = 2_400
-#: Cap of the (feature × cell) tally that spreads a flow over few large polygons (geo_almaty.rasterize).
+#: Resident bytes per H3 hexagon candidate: cell id, outline, shapely polygon (measured: 0.9-2.2 kB).
+HEX_BYTES = 1_500
+#: Memory beyond the grid arrays: feature tables, flow tables, output frames (measured 30-50 MB on the embedded data).
+FIXED_BYTES = 64 << 20
+#: Largest (feature × cell) tally that spreads a flow over few large polygons (geo_almaty.rasterize.feature_cell_weights).
 TALLY_CAP_BYTES = 8 << 24
 #: Nice cell sizes (m) offered when a grid does not fit.
 NICE_CELL_SIZES = (10, 20, 25, 30, 40, 50, 75, 100, 125, 150, 200, 250, 300, 400, 500, 750, 1000, 2000, 5000)
@@ -78,6 +80,7 @@ class Workload:
     land_use_classes: int = 0
     allocations: int = 0
     allocation_coverage: float = 1.0
+    allocation_features: int = 1
     dem: bool = False
     profiles: tuple[ProfileLoad, ...] = ()
     study_area_m2: float | None = None
@@ -110,10 +113,15 @@ class MemoryEstimate:
                 f"{w.grid.cell_size:g} m and {w.candidates:,} {w.shape} candidates")
 
     def max_cells(self, budget: int) -> int:
-        """The most grid cells (at this workload's candidate density) whose estimate fits ``budget`` (for tiling)."""
-        if self.peak <= 0:
+        """The most grid cells (at this workload's candidate density) whose estimate fits ``budget`` (for tiling).
+
+        The per-cell and per-candidate part of the estimate scales with the cells;
+        the fixed part does not.
+        """
+        scaling = self.peak - FIXED_BYTES
+        if scaling <= 0:
             return self.workload.cells
-        return int(self.workload.cells * budget / self.peak)
+        return max(int(self.workload.cells * (budget - FIXED_BYTES) / scaling), 0)
 
 
 def estimate_memory(workload: Workload) -> MemoryEstimate:
@@ -143,7 +151,9 @@ def estimate_memory(workload: Workload) -> MemoryEstimate:
     study = inside + 4 * k_classes * n + (16 * n if w.dem else 0)
     if w.dem:
         stages["terrain"] = study + 40 * n
-    allocation_transient = (4 * o2 + 24) * n + 48 * o2 * n * min(max(w.allocation_coverage, 0.0), 1.0) + TALLY_CAP_BYTES
+    covered = o2 * n * min(max(w.allocation_coverage, 0.0), 1.0)  # fine sub-cells under the allocation polygons
+    tally = 8 * min(w.allocation_features * n, max(2 * covered, TALLY_CAP_BYTES / 8))  # (feature, cell) counts, see rasterize
+    allocation_transient = (4 * o2 + 24) * n + 48 * covered + tally
     stages["flow allocation"] = study + allocation_transient + 8 * n * w.allocations
     kept = study + 8 * n * w.allocations
     candidates = (HEX_BYTES if w.shape == "hex" else 32) * m
@@ -158,7 +168,7 @@ def estimate_memory(workload: Workload) -> MemoryEstimate:
         stages["scoring"] = max(stages.get("scoring", 0.0), kept + results + result + cache + transient)
         results += result
     stages["outputs"] = kept + results + 12 * n + 0.1 * m * 400
-    return MemoryEstimate(w, {name: int(value * SAFETY_FACTOR) for name, value in stages.items()})
+    return MemoryEstimate(w, {name: int(value * SAFETY_FACTOR + FIXED_BYTES) for name, value in stages.items()})
 
 
 def _fft_bytes(grid: AnalysisGrid, radius_m: float) -> float:
@@ -261,8 +271,8 @@ def workload_for(grid: AnalysisGrid, area, layers: dict, catalog, *, profiles=()
     land_use = catalog.layers.get("land_use")
     grid_area = max((grid.bounds[2] - grid.bounds[0]) * (grid.bounds[3] - grid.bounds[1]), 1.0)
     polygon_layers = set(ALLOCATION_POLYGON_LAYERS) | {spec.get("layer") for spec in (allocation_specs or {}).values()}
-    coverage = max((float(shapely.area(layers[name].geometry.values).sum()) / grid_area for name in polygon_layers if name in layers),
-                   default=0.0)
+    present = [name for name in polygon_layers if name in layers]
+    coverage = max((float(shapely.area(layers[name].geometry.values).sum()) / grid_area for name in present), default=0.0)
     return Workload(
         grid=grid,
         candidates=candidate_count(float(area.area), grid.cell_size, shape),
@@ -270,6 +280,7 @@ def workload_for(grid: AnalysisGrid, area, layers: dict, catalog, *, profiles=()
         land_use_classes=len(land_use.classes) if land_use is not None else 0,
         allocations=len(allocation_specs or {}),
         allocation_coverage=min(coverage, 1.0),
+        allocation_features=max((len(layers[name]) for name in present), default=1),
         dem=catalog.has_data("dem") or catalog.has_data("landcover"),
         profiles=tuple(ProfileLoad.of(p) for p in profiles),
         study_area_m2=float(area.area),

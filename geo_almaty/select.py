@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 #: How many top-scoring candidates per requested site are examined first (the pool then widens ×4 as needed).
 POOL_FACTOR = 200
+#: The smallest first pool.
+MIN_POOL = 1000
 
 
 def candidate_districts(study: Study, result: ScoreResult) -> np.ndarray:
@@ -103,7 +105,7 @@ def _pick(order: np.ndarray, x: np.ndarray, y: np.ndarray, districts: np.ndarray
     """
     chosen: list[int] = []
     per: dict[object, int] = {}
-    start, size = 0, max(top_n * POOL_FACTOR, 1000)
+    start, size = 0, max(top_n * POOL_FACTOR, MIN_POOL)
     while len(chosen) < top_n and start < len(order):
         pool = order[start:start + size]
         start, size = start + len(pool), size * 4

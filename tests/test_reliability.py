@@ -168,6 +168,13 @@ def test_existing_output_is_refused_without_overwrite_and_replaced_as_a_whole_wi
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # no staging left
 
 
+def test_an_empty_existing_folder_is_used_without_overwrite(tmp_path, world):
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(score_args(world, out)) == 0
+    assert (out / "farm_hub_top2.csv").is_file()
+
+
 def test_overwrite_never_deletes_a_folder_of_the_users_own_files(tmp_path, capsys, world):
     out = tmp_path / "Documents"
     out.mkdir()
@@ -308,7 +315,10 @@ def test_memory_estimate_scales_and_inverts_for_tiling():
     estimate = estimate_memory(workload)
     finer = estimate_memory(rescale(workload, 50))
     assert 3.5 < finer.peak / estimate.peak < 4.5  # four times the cells, about four times the memory
-    assert abs(estimate.max_cells(estimate.peak // 2) - workload.cells // 2) <= 1
+    budget = estimate.peak // 3
+    tile = estimate.max_cells(budget)  # tiling: how many cells of this density fit a third of the memory
+    tiled = estimate_memory(rescale(workload, grid.cell_size * (workload.cells / tile) ** 0.5))
+    assert 0.85 * budget < tiled.peak < 1.1 * budget
     budget = parse_size("2GB")
     fits = suggest_cell_size(rescale(workload, 10), budget)
     assert fits is not None and estimate_memory(rescale(workload, fits)).peak <= budget
