@@ -107,7 +107,7 @@ class MemoryEstimate:
         return max(self.stages, key=self.stages.get) if self.stages else ""
 
     def describe(self) -> str:
-        """'about 26.4 GiB at its peak (land-use shares) for 443,566,000 cells of 5 m and 305,000,000 candidates'."""
+        """'about 259.8 GiB at its peak (scoring) for 21,504 × 20,622 cells of 5 m and 305,154,836 square candidates'."""
         w = self.workload
         return (f"about {format_bytes(self.peak)} at its peak ({self.peak_stage}) for {w.grid.height:,} × {w.grid.width:,} cells of "
                 f"{w.grid.cell_size:g} m and {w.candidates:,} {w.shape} candidates")
@@ -134,12 +134,14 @@ def estimate_memory(workload: Workload) -> MemoryEstimate:
     - ``terrain``: a DEM read and resampled (float64) and its slope;
     - ``flow allocation``: an int32 fine burn per polygon layer plus int64
       (feature, cell) keys for the covered sub-cells, and an int64 surface per flow;
-    - ``candidates``: centres, ids and cells (32 B each); H3 hexagons ≈ 2.4 kB each;
+    - ``candidates``: centres, ids and cells (32 B each); H3 hexagons :data:`HEX_BYTES` each;
     - ``scoring``: 24 B per candidate and criterion (raw, value, contribution),
       16 more per distance criterion (nearest feature), the largest transient
       (FFT of a reachable-sum disc: 32 B per padded cell; KD-tree queries
       60 B per candidate); every profile's result is kept for the outputs;
     - ``outputs``: the score surface (float32) and written tables.
+
+    Every stage is multiplied by :data:`SAFETY_FACTOR` and gets :data:`FIXED_BYTES`.
     """
     w = workload
     n, m, o2 = w.cells, w.candidates, OVERSAMPLE**2

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
-import shapely
 from shapely.geometry.base import BaseGeometry
 
 from . import settings

@@ -17,7 +17,6 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-import yaml
 
 from geo_almaty import atomic, settings
 from geo_almaty.catalog import load_catalog
