@@ -63,12 +63,29 @@ def criterion_raw(spec: dict, study: Study, candidates: Candidates, allocations:
             cache[key] = reachable_surface(allocations[spec["allocation"]].surface(), study.grid, float(spec["radius_m"]))
         return CriterionRaw(_sample(cache[key], candidates))
     if kind == "raster":
-        array = study.slope if spec["raster"] == "slope" else study.dem
-        if array is None:
-            raise DataUnavailableError(f"raster criterion needs a DEM ({spec['raster']})", layer="dem", column=where,
-                               expected="a dem layer in the catalog, or optional: true on the criterion")
-        return CriterionRaw(_sample(array, candidates))
+        return CriterionRaw(_sample(_raster(study, spec, where), candidates))
     raise ProfileError(f"unknown criterion type '{kind}'", column=f"{where}/type", expected="distance, colocation, share, reachable or raster")
+
+
+def require_data(spec: dict, study: Study) -> None:
+    """Raise :class:`DataUnavailableError` when the data criterion ``spec`` needs is missing, without computing it.
+
+    The same checks :func:`criterion_raw` makes, so a run can refuse a profile
+    before scoring anything, and ``layers validate`` agrees with the run.
+    """
+    where = f"criteria/{spec['id']}"
+    if spec["type"] in ("distance", "colocation") or (spec["type"] == "share" and spec.get("layer", "land_use") != "land_use"):
+        _layer_subset(study, {**spec, "layer": spec.get("layer", "land_use")}, where)
+    elif spec["type"] == "raster":
+        _raster(study, spec, where)
+
+
+def _raster(study: Study, spec: dict, where: str) -> np.ndarray:
+    array = study.slope if spec["raster"] == "slope" else study.dem
+    if array is None:
+        raise DataUnavailableError(f"raster criterion needs a DEM ({spec['raster']})", layer="dem", column=where,
+                                   expected="a dem layer in the catalog, or optional: true on the criterion")
+    return array
 
 
 def _layer_subset(study: Study, spec: dict, where: str):

@@ -7,15 +7,16 @@ import pandas as pd
 from .allocate import Allocation
 from .i18n import text
 from .score import ScoreResult
+from .textsafe import clean_text
 
 
 def feature_name(frame: pd.DataFrame, index: int, lang: str) -> str | None:
     """Name of feature ``index`` of ``frame`` in ``lang`` (falls back to Russian, then English)."""
     row = frame.iloc[int(index)]
     for column in (f"name_{lang}", "name_ru", "name_en"):
-        value = row.get(column) if column in frame.columns else None
-        if isinstance(value, str) and value.strip():
-            return value.strip()
+        value = clean_text(row.get(column)) if column in frame.columns else None
+        if value:
+            return value
     return None
 
 

@@ -20,8 +20,10 @@ from .allocate import Allocation
 from .atomic import atomic_path
 from .explain import site_reasons, tonnage_reached
 from .prepare import Study
+from .reproducible import fixed_gdal_timestamp
 from .score import ScoreResult
 from .select import candidate_districts, district_names
+from .textsafe import is_missing_text, neutralise_formula
 
 
 def breakdown_columns(result: ScoreResult, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -53,7 +55,7 @@ def scored_frame(result: ScoreResult, study: Study, *, include_excluded: bool = 
         rows = rows[scores >= cutoff]
     districts = candidate_districts(study, result)
     data = {
-        "candidate_id": result.candidates.labels()[rows],
+        "candidate_id": result.candidates.labels(rows),
         "facility": result.profile.id,
         "score": result.score[rows],
         "district_id": districts[rows],
@@ -72,7 +74,7 @@ def top_sites_frame(result: ScoreResult, study: Study, selection: pd.DataFrame, 
     names = district_names(study)
     data = {
         "rank": selection["rank"].to_numpy(),
-        "candidate_id": result.candidates.labels()[rows],
+        "candidate_id": result.candidates.labels(rows),
         "facility": result.profile.id,
         "score": selection["score"].to_numpy(),
         "district_id": selection["district_id"].to_numpy(),
@@ -114,7 +116,7 @@ def allocations_by_district(allocations: dict[str, Allocation], study: Study, la
 def write_geopackage(path: str | Path, layers: dict[str, pd.DataFrame]) -> Path:
     """Write several layers (EPSG:4326) and attribute tables into one GeoPackage, atomically."""
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, fixed_gdal_timestamp():
         for name, frame in layers.items():
             if isinstance(frame, gpd.GeoDataFrame):
                 frame = frame.to_crs(settings.GEOGRAPHIC_CRS)
@@ -122,12 +124,29 @@ def write_geopackage(path: str | Path, layers: dict[str, pd.DataFrame]) -> Path:
     return path
 
 
+#: CSV dialect of every table geo_almaty writes: what Excel opens correctly in a Russian (or Kazakh) locale.
+CSV_SEPARATOR = ";"
+CSV_DECIMAL = ","
+CSV_ENCODING = "utf-8-sig"  # UTF-8 with a byte-order mark, so Excel does not read Cyrillic as cp1251
+
+
 def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
-    """Write a table (geometry dropped) as UTF-8 CSV atomically."""
+    """Write a table (geometry dropped) as a spreadsheet-safe CSV, atomically.
+
+    The format opens as columns in Excel with a Russian or Kazakh locale:
+    UTF-8 with a byte-order mark, ';' between fields, ',' as the decimal mark,
+    '\r\n' line ends, fields quoted when needed. Text cells that a spreadsheet
+    would run as a formula (starting with =, +, -, @, tab or a line break) get a
+    leading apostrophe; missing text is an empty cell. Rows keep the frame's
+    order. Read it back with :func:`read_csv`.
+    """
     path = Path(path)
     table = pd.DataFrame(frame.drop(columns=[c for c in ("geometry",) if c in frame.columns]))
+    for column in table.columns:
+        if table[column].dtype == object or pd.api.types.is_string_dtype(table[column]):
+            table[column] = table[column].map(lambda v: None if is_missing_text(v) else neutralise_formula(v)).astype(object)
     with atomic_path(path) as tmp:
-        table.to_csv(tmp, index=False, encoding="utf-8")
+        table.to_csv(tmp, index=False, encoding=CSV_ENCODING, sep=CSV_SEPARATOR, decimal=CSV_DECIMAL, lineterminator="\r\n")
     return path
 
 
@@ -143,6 +162,11 @@ def candidate_surface(values: np.ndarray, candidates, study: Study) -> np.ndarra
     keep = np.isfinite(values)
     shapes = zip(candidates.geometries(study)[keep], np.asarray(values, dtype=np.float32)[keep])
     return rio_features.rasterize(shapes, out_shape=study.grid.shape, transform=study.grid.transform, fill=np.nan, dtype="float32")
+
+
+def read_csv(path: str | Path) -> pd.DataFrame:
+    """A table written by :func:`write_csv` (numbers as numbers; formula guards kept as written)."""
+    return pd.read_csv(path, sep=CSV_SEPARATOR, decimal=CSV_DECIMAL, encoding=CSV_ENCODING)
 
 
 def score_surface(result: ScoreResult, study: Study) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 from .aggregate import ordered_weighted_average, weighted_linear
 from .allocate import Allocation
 from .candidates import Candidates, apply_exclusions
-from .criteria import CriterionRaw, criterion_raw
+from .criteria import CriterionRaw, criterion_raw, require_data
 from .errors import DataUnavailableError, ProfileError
 from .prepare import Study
 from .profiles import FacilityProfile, criterion_weights
@@ -45,9 +45,22 @@ class ScoreResult:
     nearest: dict[str, CriterionRaw] = field(default_factory=dict, repr=False)
     skipped: list[str] = field(default_factory=list)
     ahp: AHPResult | None = None
+    #: Why each skipped (optional) criterion was skipped, by criterion id.
+    skip_reasons: dict[str, str] = field(default_factory=dict)
 
     def criterion_index(self, criterion_id: str) -> int:
         return [c["id"] for c in self.criteria].index(criterion_id)
+
+
+def check_profile_data(profile: FacilityProfile, study: Study) -> None:
+    """Refuse ``profile`` at once when a required (not ``optional``) criterion has no data in ``study``."""
+    for spec in profile.criteria:
+        if spec.get("optional"):
+            continue
+        try:
+            require_data(spec, study)
+        except DataUnavailableError as exc:
+            raise DataUnavailableError(exc.problem, file=profile.path, layer=exc.layer, column=exc.column, expected=exc.expected) from None
 
 
 def score_candidates(profile: FacilityProfile, study: Study, candidates: Candidates, allocations: dict[str, Allocation], *,
@@ -62,6 +75,7 @@ def score_candidates(profile: FacilityProfile, study: Study, candidates: Candida
     values = np.zeros((n, k), order="F")
     nearest: dict[str, CriterionRaw] = {}
     skipped: list[str] = []
+    skip_reasons: dict[str, str] = {}
     cache: dict = {}
     for j, spec in enumerate(progress_bar(criteria, desc=f"score {profile.id}", unit="criterion", enabled=progress)):
         try:
@@ -70,7 +84,8 @@ def score_candidates(profile: FacilityProfile, study: Study, candidates: Candida
             if not spec.get("optional"):
                 raise DataUnavailableError(exc.problem, file=profile.path, layer=exc.layer, column=exc.column, expected=exc.expected) from None
             skipped.append(spec["id"])
-            log.info("criterion %s skipped: %s", spec["id"], exc.problem)
+            skip_reasons[spec["id"]] = exc.short() if exc.layer is None else f"layer '{exc.layer}': {exc.short()}"
+            log.warning("%s: optional criterion %s skipped: %s", profile.id, spec["id"], skip_reasons[spec["id"]])
             continue
         except ProfileError as exc:
             raise ProfileError(exc.problem, file=profile.path, layer=exc.layer, column=exc.column, expected=exc.expected) from None
@@ -86,4 +101,5 @@ def score_candidates(profile: FacilityProfile, study: Study, candidates: Candida
         score, contributions = weighted_linear(values, weights)
     score = np.where(kept, score, np.nan)
     log.info("%s: %d candidates, %d excluded, best score %.3f", profile.id, n, int(excluded.sum()), np.nanmax(score) if kept.any() else np.nan)
-    return ScoreResult(profile, candidates, criteria, raw, values, contributions, weights, excluded, exclusion, score, nearest, skipped, ahp)
+    return ScoreResult(profile, candidates, criteria, raw, values, contributions, weights, excluded, exclusion, score, nearest, skipped, ahp,
+                       skip_reasons)

@@ -16,9 +16,17 @@ GEOGRAPHIC_CRS = "EPSG:4326"
 
 #: Republic Square, the centre used for plausibility checks (lon, lat; EPSG:4326).
 ALMATY_CENTRE_LONLAT = (76.9457, 43.2383)
-#: A layer whose features lie farther than this from the centre is refused (m).
-#: The agglomeration reaches about 70 km (Kapshagay); a lon/lat swap lands thousands of km away.
+#: A layer whose features lie farther than this from the centre is refused (m), when no study area is known
+#: yet (the ``study_area`` layer itself). The agglomeration reaches about 70 km (Kapshagay); a lon/lat swap
+#: lands thousands of km away.
 MAX_DISTANCE_FROM_CENTRE_M = 150_000.0
+#: Every feature of a layer must touch the study area grown by this margin (m). Producers that feed the
+#: facilities may sit in the hinterland (embedded agricultural producers reach 15 km beyond the study area);
+#: Kyrgyz territory south of the ridge (about 40 km beyond it) is refused.
+STUDY_AREA_MARGIN_M = 20_000.0
+#: Layers with ``extent: region`` in the catalog (oblast districts, settlements, airports) must touch a circle
+#: of this radius (m) around the centre instead: Almaty oblast reaches about 300 km east to the Chinese border.
+REGION_RADIUS_M = 400_000.0
 #: Radius of the default study area used when no study-area layer is given (m).
 STUDY_AREA_RADIUS_M = 45_000.0
 
@@ -30,6 +38,16 @@ DEFAULT_LANGUAGE = "ru"
 
 #: Canonical unit of every mass flow after normalisation.
 MASS_FLOW_UNIT = "t/yr"
+
+#: Share of the RAM available when a command starts that it may plan to use; ``GEO_ALMATY_MEMORY_BUDGET``
+#: (e.g. ``8GB``) or ``--memory-budget`` set an absolute budget instead. Half leaves room for the
+#: browser, the GIS and the estimate's own error (see geo_almaty/memory.py).
+MEMORY_BUDGET_FRACTION = 0.5
+
+#: Timestamp written into GeoPackages (``gpkg_contents.last_change``) so that identical inputs give
+#: byte-identical files; ``SOURCE_DATE_EPOCH`` (seconds since 1970, the reproducible-builds convention)
+#: overrides it.
+OUTPUT_TIMESTAMP_DEFAULT = "1970-01-01T00:00:00.000Z"
 
 
 def project_root() -> Path:
@@ -73,3 +91,12 @@ def schemas_dir() -> Path:
     """JSON schemas shipped inside the package."""
     return Path(__file__).resolve().parent / "schemas"
 
+
+
+def log_dir() -> Path:
+    """Folder for logs of unexpected errors: ``GEO_ALMATY_LOG_DIR``, else ``$XDG_STATE_HOME/geo_almaty`` (``~/.local/state``)."""
+    env = os.environ.get("GEO_ALMATY_LOG_DIR")
+    if env:
+        return Path(env).expanduser()
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "geo_almaty"

@@ -403,15 +403,21 @@ def test_import_osm_needs_exactly_one_source(tmp_path):
     assert_one_line(exc, "give either a place or an OSM file")
 
 
-def test_cli_fetch_osm_offline_writes_a_usable_catalog(tmp_path, capsys):
+def test_cli_fetch_osm_offline_writes_a_catalog_whose_layers_validate(tmp_path, capsys):
     from geo_almaty.cli import main
 
     out = tmp_path / "osm.gpkg"
     assert main(["layers", "fetch-osm", "--osm-file", str(FIXTURES / "almaty_small.osm"), "--out", str(out)]) == 0
     catalog = tmp_path / "osm.catalog.yaml"
     assert out.is_file() and catalog.is_file() and (tmp_path / "osm.drive.graphml").is_file()
-    assert main(["layers", "validate", "--catalog", str(catalog)]) == 0
-    assert "osm.gpkg:recycling_points" in capsys.readouterr().out
+    # Every layer is usable, but OSM districts carry no population, so the flows cannot be spread:
+    # validate says so (exit 1) exactly as the run would refuse it (exit 2).
+    assert main(["layers", "validate", "--catalog", str(catalog)]) == 1
+    captured = capsys.readouterr()
+    assert "osm.gpkg:recycling_points" in captured.out
+    assert "unusable layer(s) or profile(s): flow allocation" in captured.err and "population" in captured.out
+    assert main(["run", "--catalog", str(catalog), "--out", str(tmp_path / "run")]) == 2
+    assert "population" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
 def test_cli_fetch_osm_bad_file_is_one_line(tmp_path, capsys):
