@@ -67,6 +67,7 @@ class LayerSpec:
     columns: dict[str, ColumnSpec] = field(default_factory=dict)
     optional: bool = False
     units: str | None = None
+    topology: dict[str, Any] = field(default_factory=dict)
     source: SourceSpec | None = None
 
     def display_title(self, lang: str) -> str:
@@ -153,6 +154,8 @@ def _spec_fields(name: str, entry: dict[str, Any], path: Path, *, partial: bool)
         fields["classes"] = tuple(entry["classes"])
     if "list_values" in entry:
         fields["list_values"] = {k: tuple(v) for k, v in entry["list_values"].items()}
+    if "topology" in entry:
+        fields["topology"] = dict(entry["topology"])
     if "columns" in entry:
         fields["columns"] = {col: ColumnSpec(col, **spec) for col, spec in entry["columns"].items()}
     if fields.get("class_column") and not (fields.get("classes") or partial):

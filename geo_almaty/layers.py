@@ -113,12 +113,25 @@ def validate_catalog(catalog: Catalog, *, progress: bool = False) -> list[LayerR
         try:
             if spec.kind == "raster":
                 report = raster_report(spec, catalog)
+            elif spec.kind == "network":
+                report = _network_report(spec)
             else:
                 report = read_layer(spec).report
         except InputError as exc:
             report = LayerReport(spec.name, spec.kind, _source_label(spec.source), problems=[exc.short()])
         reports.append(report)
     return reports
+
+
+def _network_report(spec: LayerSpec) -> LayerReport:
+    """Build the GraphML network of a ``network`` layer and report its size."""
+    from .network import network_from_graphml
+
+    network = network_from_graphml(spec.source.path)
+    report = LayerReport(spec.name, spec.kind, _source_label(spec.source), features=network.n_links, geometry=f"{network.n_nodes:,} nodes",
+                         crs="EPSG:32643 (projected)")
+    report.notes.append(network.report.summary())
+    return report
 
 
 def _source_label(source: SourceSpec) -> str:

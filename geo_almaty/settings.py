@@ -28,6 +28,23 @@ DEFAULT_CELL_SIZE_M = 250.0
 LANGUAGES = ("ru", "kk", "en")
 DEFAULT_LANGUAGE = "ru"
 
+#: Road network (geo_almaty.network). Vertices of different roads closer than this are one junction (m).
+#: OSM roads share their junction nodes exactly; a hand-drawn layer needs more (set it in the catalog).
+NETWORK_SNAP_TOLERANCE_M = 1.0
+#: A point farther than this from every road is reported (a counted warning per point); it still joins
+#: the network by its straight connector (m).
+MAX_CONNECTOR_M = 2_000.0
+#: Memory the many-to-many search may use for one chunk of distance rows (bytes).
+OD_CHUNK_BYTES = 256 * 2**20
+#: Road distance / straight-line distance when a catalog has no road network: the median of
+#: ``geo_almaty.network.measured_circuity`` on the embedded roads (sample of 2,000 pairs 1-30 km
+#: apart, seed 0), with its interquartile range. Re-measure after the embedded roads change:
+#: ``python benchmarks/bench_network.py --circuity``.
+FALLBACK_CIRCUITY = 1.27
+FALLBACK_CIRCUITY_IQR = (1.17, 1.42)
+#: Mean speed (km/h) turning a fallback distance into minutes for ``road_min`` criteria without a network.
+FALLBACK_SPEED_KMH = 40.0
+
 #: Canonical unit of every mass flow after normalisation.
 MASS_FLOW_UNIT = "t/yr"
 

@@ -1,0 +1,263 @@
+"""Travel costs on the network: many-to-many within a cutoff, nearest source by road, supply within reach.
+
+Every search is :func:`scipy.sparse.csgraph.dijkstra` (compiled) on the network's CSR graph. A point
+enters the search through a *virtual node* joined to both ends of its link by its legs (connector +
+the part of the link, in a direction cars may drive), so costs are exact from point to point; two points
+on one link may also drive straight along it. Searches run in chunks of sources whose distance rows fit
+in ``settings.OD_CHUNK_BYTES``.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
+
+from .. import settings
+from ..errors import NetworkError
+from ..progress import progress_bar
+from .connect import Connection, connect_points
+from .model import RoadNetwork, check_weight
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ODCosts:
+    """Sparse origin-destination costs: COO triplets of the pairs within the cutoff.
+
+    ``cost`` is metres (``weight="length"``) or seconds (``"time"``) from origin to destination,
+    connectors included; pairs beyond the cutoff are absent, zero-cost pairs are kept. Triplets are
+    sorted by origin, then destination.
+    """
+
+    origin: np.ndarray
+    destination: np.ndarray
+    cost: np.ndarray
+    shape: tuple[int, int]
+    weight: str
+    cutoff: float
+    origins: Connection
+    destinations: Connection
+
+    def __len__(self) -> int:
+        return len(self.cost)
+
+    def to_csr(self) -> sp.csr_matrix:
+        """The costs as a CSR matrix (explicit zeros are real zero-cost pairs; absent = beyond the cutoff)."""
+        return sp.csr_matrix((self.cost, (self.origin, self.destination)), shape=self.shape)
+
+
+def as_connection(network: RoadNetwork, points: np.ndarray | Connection, what: str) -> Connection:
+    """``points`` (n × 2 array of EPSG:32643 x, y) joined to the network, or a :class:`Connection` as it is."""
+    if isinstance(points, Connection):
+        return points
+    xy = np.asarray(points, float)
+    if xy.ndim != 2 or xy.shape[1] != 2:
+        raise NetworkError(f"{what} of shape {xy.shape}", column=what, expected="an n × 2 array of x, y in EPSG:32643 (m)")
+    return connect_points(network, xy[:, 0], xy[:, 1], what=what)
+
+
+def od_costs(network: RoadNetwork, origins_xy: np.ndarray | Connection, destinations_xy: np.ndarray | Connection, *,
+             cutoff: float, weight: str = "length", progress: bool = False) -> ODCosts:
+    """Travel cost from every origin to every destination within ``cutoff`` (m or s), as sparse triplets.
+
+    Searches run from the smaller side (on the reversed graph when that is the destinations), in
+    chunks so that one chunk's distance rows stay within ``settings.OD_CHUNK_BYTES``.
+    """
+    check_weight(weight)
+    if not cutoff > 0:
+        raise NetworkError(f"cutoff {cutoff}", column="cutoff", expected="a positive cutoff in m (length) or s (time)")
+    origins = as_connection(network, origins_xy, "origins")
+    destinations = as_connection(network, destinations_xy, "destinations")
+    n_o, n_d = len(origins), len(destinations)
+    out_nodes, out_costs = origins.legs(network, weight, leaving=True)
+    in_nodes, in_costs = destinations.legs(network, weight, leaving=False)
+    reverse = n_o > n_d
+    if reverse:
+        graph = network.reverse_graph(weight)
+        src_nodes, src_costs, tgt_nodes, tgt_costs = in_nodes, in_costs, out_nodes, out_costs
+    else:
+        graph = network.graph(weight)
+        src_nodes, src_costs, tgt_nodes, tgt_costs = out_nodes, out_costs, in_nodes, in_costs
+    direct = _same_link_pairs(network, weight, origins, destinations)
+    if reverse:
+        direct = direct[["destination", "origin", "cost"]].set_axis(["row", "col", "cost"], axis=1)
+    else:
+        direct = direct.set_axis(["row", "col", "cost"], axis=1)
+    n_src, n_tgt = (n_d, n_o) if reverse else (n_o, n_d)
+    chunk = chunk_size(network.n_nodes, n_tgt)
+    rows, cols, costs = [], [], []
+    starts = range(0, n_src, chunk)
+    for start in progress_bar(list(starts), desc="road costs", unit="chunk", enabled=progress):
+        stop = min(start + chunk, n_src)
+        dist = search_from_points(graph, src_nodes[start:stop], src_costs[start:stop], cutoff)
+        cost = np.minimum(dist[:, tgt_nodes[:, 0]] + tgt_costs[:, 0], dist[:, tgt_nodes[:, 1]] + tgt_costs[:, 1])
+        del dist
+        here = direct[(direct["row"] >= start) & (direct["row"] < stop)]
+        if len(here):
+            r, c = here["row"].to_numpy() - start, here["col"].to_numpy()
+            np.minimum.at(cost, (r, c), here["cost"].to_numpy())
+        r, c = np.nonzero(cost <= cutoff)
+        rows.append(r + start)
+        cols.append(c)
+        costs.append(cost[r, c])
+    row = np.concatenate(rows).astype(np.int64) if rows else np.empty(0, np.int64)
+    col = np.concatenate(cols).astype(np.int64) if cols else np.empty(0, np.int64)
+    value = np.concatenate(costs) if costs else np.empty(0)
+    origin, destination = (col, row) if reverse else (row, col)
+    if reverse:
+        order = np.lexsort((destination, origin))
+        origin, destination, value = origin[order], destination[order], value[order]
+    log.info("od_costs: %d × %d points, %d pairs within %g %s", n_o, n_d, len(value), cutoff, "m" if weight == "length" else "s")
+    return ODCosts(origin, destination, value, (n_o, n_d), weight, float(cutoff), origins, destinations)
+
+
+def chunk_size(n_nodes: int, n_targets: int, budget: int = settings.OD_CHUNK_BYTES) -> int:
+    """Sources per search chunk so that the rows (nodes + 3 × targets, float64) fit in ``budget`` bytes."""
+    return int(max(1, min(4096, budget // (8 * (n_nodes + 3 * max(n_targets, 1))))))
+
+
+def search_from_points(graph: sp.csr_matrix, nodes: np.ndarray, costs: np.ndarray, limit: float = np.inf) -> np.ndarray:
+    """Cost from each point (given by its legs: ``nodes``, ``costs``, k × 2) to every node, within ``limit``.
+
+    Each point is a virtual node with an edge to each leg's node; one Dijkstra per point.
+    """
+    k, n = len(nodes), graph.shape[0]
+    augmented = with_virtual_sources(graph, nodes, costs)
+    dist = dijkstra(augmented, directed=True, indices=np.arange(n, n + k), limit=limit)
+    return dist[:, :n]
+
+
+def with_virtual_sources(graph: sp.csr_matrix, nodes: np.ndarray, costs: np.ndarray) -> sp.csr_matrix:
+    """``graph`` plus one node per row of ``nodes``/``costs`` with edges to those nodes (infinite costs left out)."""
+    n = graph.shape[0]
+    k = len(nodes)
+    finite = np.isfinite(costs)
+    per_row = finite.sum(axis=1)
+    indptr = np.concatenate([graph.indptr.astype(np.int64), graph.nnz + np.cumsum(per_row)])
+    indices = np.concatenate([graph.indices.astype(np.int64), nodes[finite]])
+    data = np.concatenate([graph.data, costs[finite]])
+    return sp.csr_matrix((data, indices, indptr), shape=(n + k, n + k))
+
+
+def _same_link_pairs(network: RoadNetwork, weight: str, origins: Connection, destinations: Connection) -> pd.DataFrame:
+    """(origin, destination, cost) of the pairs on one link that may drive straight along it."""
+    a = pd.DataFrame({"link": origins.link, "origin": np.arange(len(origins)), "fo": origins.fraction,
+                      "co": origins.connector_m})
+    b = pd.DataFrame({"link": destinations.link, "destination": np.arange(len(destinations)), "fd": destinations.fraction,
+                      "cd": destinations.connector_m})
+    pairs = a.merge(b, on="link")
+    if not len(pairs):
+        return pd.DataFrame({"origin": np.empty(0, np.int64), "destination": np.empty(0, np.int64), "cost": np.empty(0)})
+    link = pairs["link"].to_numpy()
+    step = (pairs["fd"] - pairs["fo"]).to_numpy()
+    ok = np.where(step >= 0, network.link_forward[link], network.link_backward[link]) | (step == 0)
+    cost = (np.abs(step) * network.link_cost(weight)[link]
+            + (pairs["co"].to_numpy() + pairs["cd"].to_numpy()) * network.connector_rate(weight))
+    pairs = pairs[ok]
+    return pd.DataFrame({"origin": pairs["origin"].to_numpy(), "destination": pairs["destination"].to_numpy(), "cost": cost[ok]})
+
+
+# --- nearest source and reachable supply (criteria) ----------------------------------------------
+
+def nearest_by_road(network: RoadNetwork, sources: Connection, targets: Connection, weight: str = "length") -> tuple[np.ndarray, np.ndarray]:
+    """Cost from the nearest source to every target (source → target), and that source's index.
+
+    One multi-source Dijkstra: each network node a source can reach first becomes a virtual source
+    carrying the best leg onto it; targets take the cheaper of their two legs off the network, and
+    sources on a target's own link may also drive straight along it.
+    """
+    check_weight(weight)
+    n = network.n_nodes
+    out_nodes, out_costs = sources.legs(network, weight, leaving=True)
+    flat_nodes, flat_costs = out_nodes.ravel(), out_costs.ravel()
+    flat_source = np.repeat(np.arange(len(sources)), 2)
+    finite = np.isfinite(flat_costs)
+    order = np.lexsort((flat_source[finite], flat_costs[finite], flat_nodes[finite]))
+    entry_nodes, entry_costs, entry_source = flat_nodes[finite][order], flat_costs[finite][order], flat_source[finite][order]
+    first = np.r_[True, entry_nodes[1:] != entry_nodes[:-1]]
+    entry_nodes, entry_costs, entry_source = entry_nodes[first], entry_costs[first], entry_source[first]
+    k = len(entry_nodes)
+    augmented = with_virtual_sources(network.graph(weight), entry_nodes[:, None], entry_costs[:, None])
+    dist, _, origin = dijkstra(augmented, directed=True, indices=np.arange(n, n + k), min_only=True, return_predecessors=True)
+    dist, origin = dist[:n], origin[:n]
+    in_nodes, in_costs = targets.legs(network, weight, leaving=False)
+    via = dist[in_nodes] + in_costs
+    pick = np.argmin(via, axis=1)
+    rows = np.arange(len(targets))
+    cost = via[rows, pick]
+    node = in_nodes[rows, pick]
+    source = np.where(np.isfinite(cost), entry_source[np.clip(origin[node] - n, 0, k - 1)], -1)
+    direct_cost, direct_source = _same_link_best(network, weight, sources, targets)
+    better = direct_cost < cost
+    cost[better], source[better] = direct_cost[better], direct_source[better]
+    return cost, source
+
+
+def _same_link_best(network: RoadNetwork, weight: str, sources: Connection, targets: Connection) -> tuple[np.ndarray, np.ndarray]:
+    """For each target, the cheapest source on its own link driving straight along it (inf, -1 if none)."""
+    link_cost = network.link_cost(weight)
+    rate = network.connector_rate(weight)
+    n_s, n_t = len(sources), len(targets)
+    best = np.full(n_t, np.inf)
+    best_source = np.full(n_t, -1, dtype=np.int64)
+    shared = np.intersect1d(sources.link, targets.link)
+    if not len(shared):
+        return best, best_source
+    s_rows = np.flatnonzero(np.isin(sources.link, shared))
+    t_rows = np.flatnonzero(np.isin(targets.link, shared))
+    link = np.concatenate([sources.link[s_rows], targets.link[t_rows]])
+    pos = np.concatenate([sources.fraction[s_rows], targets.fraction[t_rows]]) * link_cost[link]
+    access = np.concatenate([sources.connector_m[s_rows], targets.connector_m[t_rows]]) * rate
+    is_source = np.r_[np.ones(len(s_rows), bool), np.zeros(len(t_rows), bool)]
+    ident = np.concatenate([s_rows, t_rows])
+    for direction in (1, -1):  # forward: sources behind the target; backward: ahead of it
+        allowed = network.link_forward[link] if direction == 1 else network.link_backward[link]
+        order = np.lexsort((~is_source, direction * pos, link))
+        frame = pd.DataFrame({"link": link[order], "value": np.where(is_source[order] & allowed[order], access[order] - direction * pos[order], np.inf)})
+        running = frame.groupby("link", sort=False)["value"].cummin().to_numpy()
+        setter = np.where(is_source[order] & (frame["value"].to_numpy() == running) & np.isfinite(running), ident[order].astype(float), np.nan)
+        who = pd.Series(setter).groupby(frame["link"].to_numpy(), sort=False).ffill().to_numpy()
+        targets_here = ~is_source[order]
+        value = running[targets_here] + direction * pos[order][targets_here] + access[order][targets_here]
+        t_index = ident[order][targets_here]
+        improve = value < best[t_index]
+        best[t_index[improve]] = value[improve]
+        best_source[t_index[improve]] = who[targets_here][improve].astype(np.int64)
+    return best, best_source
+
+
+def reachable_by_road(network: RoadNetwork, supply: Connection, amounts: np.ndarray, sites: Connection, limit: float,
+                      weight: str = "length", *, progress: bool = False) -> np.ndarray:
+    """Supply that reaches each site within ``limit`` (m or s): ``amounts`` (a × n_supply) summed per site (a × n_sites).
+
+    Definition: every supply point delivers at its *access node*, the end of its link it reaches at the
+    lowest cost (its own connector is not counted against the limit: it is the local collection leg).
+    A site receives the supply of every access node ``n`` with ``d(n, u) + leg_u ≤ limit`` or
+    ``d(n, v) + leg_v ≤ limit``, where ``u``, ``v`` are the ends of the site's link and ``leg`` the
+    part of the link plus the site's connector. Exact for that definition: one limited Dijkstra per
+    access node, in chunks.
+    """
+    check_weight(weight)
+    amounts = np.atleast_2d(np.asarray(amounts, float))
+    out_nodes, out_costs = supply.legs(network, weight, leaving=True)
+    access = out_nodes[np.arange(len(supply)), np.argmin(out_costs, axis=1)]
+    n = network.n_nodes
+    per_node = np.stack([np.bincount(access, weights=row, minlength=n) for row in amounts])
+    nodes = np.flatnonzero(np.any(per_node != 0, axis=0))
+    result = np.zeros((len(amounts), len(sites)))
+    if not len(nodes) or not len(sites):
+        return result
+    in_nodes, in_costs = sites.legs(network, weight, leaving=False)
+    graph = network.graph(weight)
+    chunk = int(max(1, min(len(nodes), settings.OD_CHUNK_BYTES // (8 * (n + 2 * len(sites))))))
+    for start in progress_bar(list(range(0, len(nodes), chunk)), desc="reachable by road", unit="chunk", enabled=progress):
+        these = nodes[start:start + chunk]
+        dist = dijkstra(graph, directed=True, indices=these, limit=limit)
+        reached = (dist[:, in_nodes[:, 0]] + in_costs[:, 0] <= limit) | (dist[:, in_nodes[:, 1]] + in_costs[:, 1] <= limit)
+        result += per_node[:, these] @ reached
+    return result
