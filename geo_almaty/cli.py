@@ -85,6 +85,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     outputs = run_main_job(args.catalog, args.out, args.lang, cell_size=args.cell_size, progress=True)
     print(outputs.summary.read_text(encoding="utf-8"))
+    for outcome in outputs.outcomes.values():
+        if outcome.result.notes:
+            print(f"{outcome.profile.id}:")
+            _print_road_notes(outcome.result)
     for path in [outputs.index, *outputs.maps, *outputs.sankeys, *outputs.results, outputs.summary]:
         print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     print(f"done in {time.perf_counter() - started:.1f} s; open {outputs.index}")
@@ -128,12 +132,19 @@ def _print_top_sites(outcome, inputs, lang: str) -> None:
 
     result = outcome.result
     print(f"{result.profile.title[lang]}: {len(result.candidates):,} candidates, {int(result.excluded.sum()):,} excluded; top {len(outcome.selection)}:")
+    _print_road_notes(result)
     for row in outcome.selection.itertuples():
         reached = tonnage_reached(result, row.candidate, inputs.allocations)
         reach = ", ".join(f"{inputs.allocations[k].title[lang]}: {format_amount(v, inputs.allocations[k].unit, lang)}" for k, v in reached.items())
         print(f"  #{row.rank:<2} {result.candidates.labels()[row.candidate]:<12} score {row.score:.3f}  {row.district_id}  {reach}")
         for reason in site_reasons(result, row.candidate, lang, inputs.allocations, limit=3):
             print(f"        {reason}")
+
+
+def _print_road_notes(result) -> None:
+    """Road criteria: connectors (median, p95) or the straight-line fallback, one line each."""
+    for note in result.notes:
+        print(f"  road: {note}")
 
 
 def cmd_flows(args: argparse.Namespace) -> int:

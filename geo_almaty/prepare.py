@@ -42,6 +42,8 @@ class Study:
     slope: np.ndarray | None = field(default=None, repr=False)
     _network: object = field(default=None, repr=False)
     _network_built: bool = field(default=False, repr=False)
+    #: Points joined to the road network, shared by every profile scored on this study (see criteria).
+    road_cache: dict = field(default_factory=dict, repr=False)
 
     def layer(self, name: str) -> gpd.GeoDataFrame | None:
         """A loaded layer, or None when the catalog has no data for it."""

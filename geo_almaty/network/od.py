@@ -164,16 +164,18 @@ def _same_link_pairs(network: RoadNetwork, weight: str, origins: Connection, des
 
 # --- nearest source and reachable supply (criteria) ----------------------------------------------
 
-def nearest_by_road(network: RoadNetwork, sources: Connection, targets: Connection, weight: str = "length") -> tuple[np.ndarray, np.ndarray]:
-    """Cost from the nearest source to every target (source → target), and that source's index.
+def nearest_by_road(network: RoadNetwork, sources: Connection, targets: Connection, weight: str = "length", *,
+                    towards_sources: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Cost from the nearest source to every target (source → target), and that source's index (-1 if none).
 
-    One multi-source Dijkstra: each network node a source can reach first becomes a virtual source
-    carrying the best leg onto it; targets take the cheaper of their two legs off the network, and
+    With ``towards_sources`` the cost runs from the target to its nearest source instead (on the
+    reversed graph). One multi-source Dijkstra: each network node the sources reach first becomes a
+    virtual source carrying the best leg onto it; targets take the cheaper of their two legs, and
     sources on a target's own link may also drive straight along it.
     """
     check_weight(weight)
     n = network.n_nodes
-    out_nodes, out_costs = sources.legs(network, weight, leaving=True)
+    out_nodes, out_costs = sources.legs(network, weight, leaving=not towards_sources)
     flat_nodes, flat_costs = out_nodes.ravel(), out_costs.ravel()
     flat_source = np.repeat(np.arange(len(sources)), 2)
     finite = np.isfinite(flat_costs)
@@ -182,27 +184,30 @@ def nearest_by_road(network: RoadNetwork, sources: Connection, targets: Connecti
     first = np.r_[True, entry_nodes[1:] != entry_nodes[:-1]]
     entry_nodes, entry_costs, entry_source = entry_nodes[first], entry_costs[first], entry_source[first]
     k = len(entry_nodes)
-    augmented = with_virtual_sources(network.graph(weight), entry_nodes[:, None], entry_costs[:, None])
+    graph = network.reverse_graph(weight) if towards_sources else network.graph(weight)
+    augmented = with_virtual_sources(graph, entry_nodes[:, None], entry_costs[:, None])
     dist, _, origin = dijkstra(augmented, directed=True, indices=np.arange(n, n + k), min_only=True, return_predecessors=True)
     dist, origin = dist[:n], origin[:n]
-    in_nodes, in_costs = targets.legs(network, weight, leaving=False)
+    in_nodes, in_costs = targets.legs(network, weight, leaving=towards_sources)
     via = dist[in_nodes] + in_costs
     pick = np.argmin(via, axis=1)
     rows = np.arange(len(targets))
     cost = via[rows, pick]
     node = in_nodes[rows, pick]
     source = np.where(np.isfinite(cost), entry_source[np.clip(origin[node] - n, 0, k - 1)], -1)
-    direct_cost, direct_source = _same_link_best(network, weight, sources, targets)
+    direct_cost, direct_source = _same_link_best(network, weight, sources, targets, swap=towards_sources)
     better = direct_cost < cost
     cost[better], source[better] = direct_cost[better], direct_source[better]
     return cost, source
 
 
-def _same_link_best(network: RoadNetwork, weight: str, sources: Connection, targets: Connection) -> tuple[np.ndarray, np.ndarray]:
-    """For each target, the cheapest source on its own link driving straight along it (inf, -1 if none)."""
+def _same_link_best(network: RoadNetwork, weight: str, sources: Connection, targets: Connection, *, swap: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """For each target, the cheapest source on its own link driving straight along it (inf, -1 if none).
+
+    ``swap``: the drive runs from the target to the source (one-way directions swap)."""
     link_cost = network.link_cost(weight)
     rate = network.connector_rate(weight)
-    n_s, n_t = len(sources), len(targets)
+    n_t = len(targets)
     best = np.full(n_t, np.inf)
     best_source = np.full(n_t, -1, dtype=np.int64)
     shared = np.intersect1d(sources.link, targets.link)
@@ -216,7 +221,7 @@ def _same_link_best(network: RoadNetwork, weight: str, sources: Connection, targ
     is_source = np.r_[np.ones(len(s_rows), bool), np.zeros(len(t_rows), bool)]
     ident = np.concatenate([s_rows, t_rows])
     for direction in (1, -1):  # forward: sources behind the target; backward: ahead of it
-        allowed = network.link_forward[link] if direction == 1 else network.link_backward[link]
+        allowed = network.link_forward[link] if (direction == 1) != swap else network.link_backward[link]
         order = np.lexsort((~is_source, direction * pos, link))
         frame = pd.DataFrame({"link": link[order], "value": np.where(is_source[order] & allowed[order], access[order] - direction * pos[order], np.inf)})
         running = frame.groupby("link", sort=False)["value"].cummin().to_numpy()
