@@ -89,12 +89,12 @@ def describe_raw(result: ScoreResult, site: int, j: int, lang: str, allocations:
         if metric == "straight":
             within = text("within_radius", lang).format(radius=format_distance(spec["radius_m"], lang))
             return f"{format_amount(value, unit, lang)} {within}"
-        reach = format_road(spec["radius_m"] / 1000 if metric == "road_km" else spec["radius_min"], metric, lang)
-        words = f"{format_amount(value, unit, lang)} {text('within_radius', lang).format(radius=reach)}"
+        reach = format_distance(spec["radius_m"], lang) if metric == "road_km" else f"{spec['radius_min']:g} {text('unit_min', lang)}"
+        words = f"{format_amount(value, unit, lang)} {text('within_road_radius', lang).format(radius=reach)}"
         straight = straight_comparison(result, site, spec["id"])
         if np.isfinite(straight):
-            crow = f"{format_distance(spec['radius_m'], lang)} {text('straight_line', lang)}"
-            words += f" · {format_amount(straight, unit, lang)} {text('within_radius', lang).format(radius=crow)}"
+            crow = text("within_straight_radius", lang).format(radius=format_distance(spec["radius_m"], lang))
+            words += f" · {format_amount(straight, unit, lang)} {crow}"
         return words + _road_suffix(result, spec, lang)
     if kind == "share":
         return f"{value:.0%}"

@@ -102,6 +102,13 @@ def validate_catalog(catalog: Catalog, *, progress: bool = False) -> list[LayerR
 
     reports = []
     for spec in progress_bar(list(catalog.layers.values()), desc="validate", unit="layer", enabled=progress):
+        if spec.source is None and spec.kind == "network" and catalog.has_data("roads"):
+            try:
+                report = _network_report(spec, catalog)
+            except InputError as exc:
+                report = LayerReport(spec.name, spec.kind, "roads", problems=[exc.short()])
+            reports.append(report)
+            continue
         if spec.source is None:
             report = LayerReport(spec.name, spec.kind, "(none)")
             if not spec.optional:
@@ -114,7 +121,7 @@ def validate_catalog(catalog: Catalog, *, progress: bool = False) -> list[LayerR
             if spec.kind == "raster":
                 report = raster_report(spec, catalog)
             elif spec.kind == "network":
-                report = _network_report(spec)
+                report = _network_report(spec, catalog)
             else:
                 report = read_layer(spec).report
         except InputError as exc:
@@ -123,13 +130,14 @@ def validate_catalog(catalog: Catalog, *, progress: bool = False) -> list[LayerR
     return reports
 
 
-def _network_report(spec: LayerSpec) -> LayerReport:
-    """Build the GraphML network of a ``network`` layer and report its size."""
-    from .network import network_from_graphml
+def _network_report(spec: LayerSpec, catalog: Catalog) -> LayerReport:
+    """Build the catalog's road network (GraphML, or the roads layer) and report its size."""
+    from .network import load_network
 
-    network = network_from_graphml(spec.source.path)
-    report = LayerReport(spec.name, spec.kind, _source_label(spec.source), features=network.n_links, geometry=f"{network.n_nodes:,} nodes",
-                         crs="EPSG:32643 (projected)")
+    network = load_network(catalog)
+    label = _source_label(spec.source) if spec.source is not None else "built from roads"
+    report = LayerReport(spec.name, spec.kind, label, features=network.n_links, geometry=f"{network.n_nodes:,} nodes, links",
+                         crs=settings.ANALYSIS_CRS)
     report.notes.append(network.report.summary())
     return report
 

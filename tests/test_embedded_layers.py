@@ -31,7 +31,7 @@ def test_every_catalog_layer_validates(catalog):
 
 def test_cli_validate_passes_on_embedded_data(capsys):
     assert main(["layers", "validate"]) == 0
-    assert "all 18 layers usable" in capsys.readouterr().out
+    assert "all 19 layers usable" in capsys.readouterr().out
 
 
 def test_every_feature_carries_source_and_accuracy(layers):

@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 
 _FORWARD_WORDS = {"yes", "true", "1", "t", "y"}
 _BACKWARD_WORDS = {"-1", "reverse"}
-#: Fewest nodes a usable network has in its largest strongly connected component.
-MIN_NETWORK_NODES = 3
 
 
 def parse_oneway(values: object) -> np.ndarray:
@@ -230,7 +228,7 @@ def assemble_network(u: np.ndarray, v: np.ndarray, geometry: np.ndarray, length:
     report.components = int((sizes > 0).sum())
     in_largest = labels == largest
     kept_links = in_largest[u] & in_largest[v]
-    if sizes[largest] < MIN_NETWORK_NODES:
+    if sizes[largest] < 2 or (len(u) > 1 and kept_links.sum() < 2):
         raise NetworkError(f"no connected road network: {len(u):,} road pieces, the largest strongly connected part has {int(sizes[largest])} nodes "
                            f"(snapping tolerance {report.snap_tolerance_m:g} m)", layer=report.source, column="geometry",
                            expected="roads that meet at shared ends or vertices (raise the snapping tolerance for a hand-drawn layer)")

@@ -105,6 +105,8 @@ def connect_points(network: RoadNetwork, x: np.ndarray, y: np.ndarray, *, max_co
     along = segments.along[seg] + t * segments.length[seg]
     total = segments.link_length[link]
     fraction = np.clip(np.divide(along, total, out=np.zeros_like(along), where=total > 0), 0.0, 1.0)
+    fraction[(t <= 0.0) & segments.first[seg]] = 0.0  # exactly on a node, whatever the rounding of ``along``
+    fraction[(t >= 1.0) & segments.last[seg]] = 1.0
     far = connector > max_connector_m
     connection = Connection(link, fraction, connector, snap_x, snap_y, far, float(max_connector_m))
     if far.any():
@@ -126,6 +128,8 @@ class Segments:
     along: np.ndarray
     length: np.ndarray
     link_length: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
     tree: cKDTree
     sample_segment: np.ndarray
     step: float
@@ -149,7 +153,8 @@ def link_segments(network: RoadNetwork, step: float = SAMPLE_STEP_M) -> Segments
         t = offset / np.repeat(pieces, pieces + 1)
         samples = a[sample_segment] + t[:, None] * (b - a)[sample_segment]
         tree = cKDTree(samples, leafsize=32, balanced_tree=False, compact_nodes=False)
-        network._cache["segments"] = Segments(a, b, link, along, length, link_length, tree, sample_segment, step)
+        last = np.r_[link[1:] != link[:-1], True]
+        network._cache["segments"] = Segments(a, b, link, along, length, link_length, start, last, tree, sample_segment, step)
     return network._cache["segments"]
 
 
