@@ -34,8 +34,12 @@ NETWORK_SNAP_TOLERANCE_M = 1.0
 #: A point farther than this from every road is reported (a counted warning per point); it still joins
 #: the network by its straight connector (m).
 MAX_CONNECTOR_M = 2_000.0
-#: Memory the many-to-many search may use for one chunk of distance rows (bytes).
+#: Memory the many-to-many search may use for the distance rows it holds at once (bytes).
 OD_CHUNK_BYTES = 256 * 2**20
+#: Processes for large many-to-many searches (0: one per core), and the work (sources × nodes) from
+#: which they are used; smaller searches run in this process.
+OD_WORKERS = 0
+OD_PARALLEL_MIN_WORK = 20_000_000
 #: Road distance / straight-line distance when a catalog has no road network: the median of
 #: ``geo_almaty.network.measured_circuity`` on the embedded roads (sample of 2,000 pairs 1-30 km
 #: apart, seed 0), with its interquartile range. Re-measure after the embedded roads change:

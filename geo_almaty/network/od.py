@@ -62,11 +62,13 @@ def as_connection(network: RoadNetwork, points: np.ndarray | Connection, what: s
 
 
 def od_costs(network: RoadNetwork, origins_xy: np.ndarray | Connection, destinations_xy: np.ndarray | Connection, *,
-             cutoff: float, weight: str = "length", progress: bool = False) -> ODCosts:
+             cutoff: float, weight: str = "length", workers: int | None = None, progress: bool = False) -> ODCosts:
     """Travel cost from every origin to every destination within ``cutoff`` (m or s), as sparse triplets.
 
     Searches run from the smaller side (on the reversed graph when that is the destinations), in
-    chunks so that one chunk's distance rows stay within ``settings.OD_CHUNK_BYTES``.
+    chunks so that the distance rows held at once stay within ``settings.OD_CHUNK_BYTES``. Large jobs
+    spread the chunks over ``workers`` processes (default ``settings.OD_WORKERS``: every core), as
+    scipy's Dijkstra holds the GIL; the result is the same.
     """
     check_weight(weight)
     if not cutoff > 0:
@@ -89,22 +91,14 @@ def od_costs(network: RoadNetwork, origins_xy: np.ndarray | Connection, destinat
     else:
         direct = direct.set_axis(["row", "col", "cost"], axis=1)
     n_src, n_tgt = (n_d, n_o) if reverse else (n_o, n_d)
-    chunk = chunk_size(network.n_nodes, n_tgt)
-    rows, cols, costs = [], [], []
-    starts = range(0, n_src, chunk)
-    for start in progress_bar(list(starts), desc="road costs", unit="chunk", enabled=progress):
-        stop = min(start + chunk, n_src)
-        dist = search_from_points(graph, src_nodes[start:stop], src_costs[start:stop], cutoff)
-        cost = np.minimum(dist[:, tgt_nodes[:, 0]] + tgt_costs[:, 0], dist[:, tgt_nodes[:, 1]] + tgt_costs[:, 1])
-        del dist
-        here = direct[(direct["row"] >= start) & (direct["row"] < stop)]
-        if len(here):
-            r, c = here["row"].to_numpy() - start, here["col"].to_numpy()
-            np.minimum.at(cost, (r, c), here["cost"].to_numpy())
-        r, c = np.nonzero(cost <= cutoff)
-        rows.append(r + start)
-        cols.append(c)
-        costs.append(cost[r, c])
+    workers = _workers(workers, n_src, network.n_nodes)
+    chunk = chunk_size(network.n_nodes, n_tgt, settings.OD_CHUNK_BYTES // workers)
+    if workers > 1:  # each process holds one chunk's rows, so the chunks shrink to keep the total bound
+        chunk = max(1, min(chunk, -(-n_src // (4 * workers))))
+    task = _ODTask(graph, tgt_nodes, tgt_costs, direct["row"].to_numpy(), direct["col"].to_numpy(), direct["cost"].to_numpy(), float(cutoff))
+    jobs = [(start, src_nodes[start:start + chunk], src_costs[start:start + chunk]) for start in range(0, n_src, chunk)]
+    parts = _run_chunks(task, jobs, workers, progress)
+    rows, cols, costs = [p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts]
     row = np.concatenate(rows).astype(np.int64) if rows else np.empty(0, np.int64)
     col = np.concatenate(cols).astype(np.int64) if cols else np.empty(0, np.int64)
     value = np.concatenate(costs) if costs else np.empty(0)
@@ -114,6 +108,66 @@ def od_costs(network: RoadNetwork, origins_xy: np.ndarray | Connection, destinat
         origin, destination, value = origin[order], destination[order], value[order]
     log.info("od_costs: %d × %d points, %d pairs within %g %s", n_o, n_d, len(value), cutoff, "m" if weight == "length" else "s")
     return ODCosts(origin, destination, value, (n_o, n_d), weight, float(cutoff), origins, destinations)
+
+
+@dataclass
+class _ODTask:
+    """What every chunk of a many-to-many search shares: the graph, the target legs, the same-link pairs."""
+
+    graph: sp.csr_matrix
+    tgt_nodes: np.ndarray
+    tgt_costs: np.ndarray
+    direct_row: np.ndarray
+    direct_col: np.ndarray
+    direct_cost: np.ndarray
+    cutoff: float
+
+    def run(self, start: int, nodes: np.ndarray, costs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Triplets (row, col, cost ≤ cutoff) of the sources ``start ...`` given by their legs."""
+        dist = search_from_points(self.graph, nodes, costs, self.cutoff)
+        cost = np.minimum(dist[:, self.tgt_nodes[:, 0]] + self.tgt_costs[:, 0], dist[:, self.tgt_nodes[:, 1]] + self.tgt_costs[:, 1])
+        del dist
+        here = (self.direct_row >= start) & (self.direct_row < start + len(nodes))
+        if here.any():
+            np.minimum.at(cost, (self.direct_row[here] - start, self.direct_col[here]), self.direct_cost[here])
+        r, c = np.nonzero(cost <= self.cutoff)
+        return (r + start).astype(np.int64), c.astype(np.int64), cost[r, c]
+
+
+_TASK: _ODTask | None = None
+
+
+def _init_worker(task: _ODTask) -> None:
+    global _TASK
+    _TASK = task
+
+
+def _run_in_worker(job: tuple[int, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    assert _TASK is not None
+    return _TASK.run(*job)
+
+
+def _workers(requested: int | None, n_sources: int, n_nodes: int) -> int:
+    """Processes for a search: 1 for small jobs (starting processes costs about a second)."""
+    import os
+
+    wanted = requested if requested is not None else (settings.OD_WORKERS or os.cpu_count() or 1)
+    if requested is None and n_sources * n_nodes < settings.OD_PARALLEL_MIN_WORK:
+        return 1
+    return max(1, min(int(wanted), n_sources))
+
+
+def _run_chunks(task: _ODTask, jobs: list, workers: int, progress: bool) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every chunk's triplets, in chunk order, in this process or ``workers`` spawned ones."""
+    if workers <= 1 or len(jobs) <= 1:
+        return [task.run(*job) for job in progress_bar(jobs, desc="road costs", unit="chunk", enabled=progress)]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process that may hold threads
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(task,)) as pool:
+        results = pool.map(_run_in_worker, jobs)
+        return list(progress_bar(results, desc="road costs", unit="chunk", total=len(jobs), enabled=progress))
 
 
 def chunk_size(n_nodes: int, n_targets: int, budget: int = settings.OD_CHUNK_BYTES) -> int:
