@@ -41,11 +41,12 @@ OD_CHUNK_BYTES = 256 * 2**20
 OD_WORKERS = 0
 OD_PARALLEL_MIN_WORK = 20_000_000
 #: Road distance / straight-line distance when a catalog has no road network: the median of
-#: ``geo_almaty.network.measured_circuity`` on the embedded roads (sample of 2,000 pairs 1-30 km
-#: apart, seed 0), with its interquartile range. Re-measure after the embedded roads change:
-#: ``python benchmarks/bench_network.py --circuity``.
-FALLBACK_CIRCUITY = 1.27
-FALLBACK_CIRCUITY_IQR = (1.17, 1.42)
+#: ``geo_almaty.network.measured_circuity`` on the embedded roads (node pairs 1-30 km apart, seed 0;
+#: the hand-drawn sketch of 124 nodes gives 1,213 pairs), with its interquartile range. The real OSM
+#: main roads of Almaty (../shared kvozianov extract) give 1.28 (1.19-1.42, 2,000 pairs). Re-measure
+#: whenever the embedded roads change: ``python benchmarks/bench_network.py --circuity``.
+FALLBACK_CIRCUITY = 1.24
+FALLBACK_CIRCUITY_IQR = (1.12, 1.36)
 #: Mean speed (km/h) turning a fallback distance into minutes for ``road_min`` criteria without a network.
 FALLBACK_SPEED_KMH = 40.0
 
