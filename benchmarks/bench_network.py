@@ -13,10 +13,11 @@ Usage::
    ``--destinations`` random points (near the streets, as cells and sites are) get
    ``od_costs(..., cutoff, weight="length")``; printed: nodes, links, directed edges, time, pairs/s,
    peak memory (``ru_maxrss`` of this process, which also holds the network).
-2. **Naive**: the straightforward approach on the same network as a ``networkx.DiGraph``: each point
-   snapped to its nearest node (KD-tree), then per origin ``nx.single_source_dijkstra_path_length``
-   with the cutoff and a Python look-up per destination; run on ``--naive-origins`` origins and
-   extrapolated linearly to all origins. The ratio is naive / fast.
+2. **Naive**: the straightforward approach on the same network as networkx graphs, an osmnx-style
+   ``MultiDiGraph`` (what a GraphML drive graph loads as; the headline ratio) and a leaner ``DiGraph``:
+   each point snapped to its nearest node (KD-tree), then per origin
+   ``nx.single_source_dijkstra_path_length`` with the cutoff and a Python look-up per destination; run
+   on ``--naive-origins`` origins and extrapolated linearly to all origins. The ratio is naive / fast.
 3. **Cross-check**: ``od_costs`` against ``nx.dijkstra_path_length`` on a graph whose links are cut
    at the snapped points (connectors as edges), for ``--check-pairs`` sampled pairs: |Δ| ≤ 1e-6 m.
 4. **Real roads** (skipped without ../shared): the same OD job on the kvozianov OSM main roads of Almaty.
@@ -125,6 +126,15 @@ def points_near_roads(network: RoadNetwork, n: int, rng: np.random.Generator, sp
     return np.column_stack([network.node_x[nodes] + rng.uniform(-spread, spread, n), network.node_y[nodes] + rng.uniform(-spread, spread, n)])
 
 
+def to_osmnx_like(network: RoadNetwork) -> nx.MultiDiGraph:
+    """The network as an osmnx-style MultiDiGraph (one edge per link direction, parallel links kept), as a
+    GraphML drive graph loads."""
+    graph = nx.MultiDiGraph()
+    for u, v, ok in ((network.link_u, network.link_v, network.link_forward), (network.link_v, network.link_u, network.link_backward)):
+        graph.add_edges_from((a, b, {"length": w}) for a, b, w in zip(u[ok].tolist(), v[ok].tolist(), network.link_length[ok].tolist()))
+    return graph
+
+
 def to_networkx(network: RoadNetwork) -> nx.DiGraph:
     """The network as a networkx DiGraph weighted by length (the cheapest of parallel links)."""
     graph = nx.DiGraph()
@@ -134,7 +144,7 @@ def to_networkx(network: RoadNetwork) -> nx.DiGraph:
     return graph
 
 
-def naive_od(network: RoadNetwork, graph: nx.DiGraph, origins: np.ndarray, destinations: np.ndarray, cutoff: float) -> tuple[float, int]:
+def naive_od(network: RoadNetwork, graph: nx.DiGraph | nx.MultiDiGraph, origins: np.ndarray, destinations: np.ndarray, cutoff: float) -> tuple[float, int]:
     """Straightforward: nearest node per point, one networkx Dijkstra per origin, a Python look-up per destination."""
     started = time.perf_counter()
     tree = cKDTree(np.column_stack([network.node_x, network.node_y]))
@@ -296,16 +306,20 @@ def main() -> None:
     origins, destinations = points_near_roads(network, args.origins, rng), points_near_roads(network, args.destinations, rng)
     fast, result = od_report("fast (geo_almaty.network.od_costs)", network, origins, destinations, args.cutoff)
 
-    graph = to_networkx(network)
     sample = rng.choice(args.origins, size=min(args.naive_origins, args.origins), replace=False)
-    naive_seconds, _ = naive_od(network, graph, origins[sample], destinations, args.cutoff)
-    naive_total = naive_seconds * args.origins / len(sample)
-    print(f"naive (networkx per origin, nearest node): {naive_seconds:.1f} s for {len(sample)} origins → {naive_total:,.0f} s for "
-          f"{args.origins:,} (extrapolated); ratio naive/fast {naive_total / fast:,.0f}×")
+    ratios = {}
+    for label, graph in (("osmnx-style MultiDiGraph", to_osmnx_like(network)), ("DiGraph", to_networkx(network))):
+        naive_seconds, _ = naive_od(network, graph, origins[sample], destinations, args.cutoff)
+        naive_total = naive_seconds * args.origins / len(sample)
+        ratios[label] = naive_total / fast
+        print(f"naive (networkx per origin on a {label}, nearest node): {naive_seconds:.1f} s for {len(sample)} origins → "
+              f"{naive_total:,.0f} s for {args.origins:,} (extrapolated); ratio naive/fast {naive_total / fast:,.0f}×")
+        del graph
     worst = cross_check(network, origins, destinations, result, args.check_pairs, rng)
     print(f"cross-check against networkx on ~{args.check_pairs:,} sampled pairs (links cut at the snapped points): "
           f"max |Δ| {worst:.2e} m → {'ok' if worst <= 1e-6 else 'FAIL'}")
-    verdict = "met" if fast <= TARGET_SECONDS and naive_total / fast >= TARGET_RATIO else "NOT met"
+    ratio = ratios["osmnx-style MultiDiGraph"]
+    verdict = "met" if fast <= TARGET_SECONDS and ratio >= TARGET_RATIO else "NOT met"
     print(f"target (≤ {TARGET_SECONDS:.0f} s and ≥ {TARGET_RATIO:.0f}× naive): {verdict}; load average {os.getloadavg()[0]:.1f}")
 
     real = real_roads()

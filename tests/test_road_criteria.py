@@ -216,3 +216,20 @@ def test_embedded_catalog_builds_its_network_from_the_roads_layer():
     assert set(network.link_class) <= {"motorway", "trunk", "primary", "secondary", "tertiary"}  # no rail, no planned road
     again = network_from_lines(read_layer(catalog.layer("roads")).frame, snap_tolerance_m=25, split_crossings=True)
     assert again.n_links == network.n_links
+
+
+def test_cli_refuses_disjoint_roads_in_one_line_and_writes_nothing(tmp_path, capsys):
+    from geo_almaty.cli import main
+
+    from .synthetic import _write
+
+    path = tiny_world(tmp_path)
+    _write(tmp_path / "roads.geojson", [
+        ({"road_id": f"r{i}", "class": "primary", "source": "test", "accuracy_m": 1.0},
+         {"type": "LineString", "coordinates": [[CX - 1900 + 800 * i, CY], [CX - 1600 + 800 * i, CY]]}) for i in range(4)])
+    out = tmp_path / "out"
+    assert main(["score", "--facility", "composting_hub", "--catalog", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    message = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("geo-almaty: error:")]
+    assert len(message) == 1 and "no connected road network" in message[0] and "layer 'roads'" in message[0]
+    assert not out.exists()
