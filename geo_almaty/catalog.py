@@ -48,6 +48,8 @@ class SourceSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     band: int = 1
     osm_graph: Path | None = None
+    #: How road lines of this file become a network (``snap_tolerance_m``, ``split_crossings``).
+    topology: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,6 @@ class LayerSpec:
     columns: dict[str, ColumnSpec] = field(default_factory=dict)
     optional: bool = False
     units: str | None = None
-    topology: dict[str, Any] = field(default_factory=dict)
     source: SourceSpec | None = None
 
     def display_title(self, lang: str) -> str:
@@ -154,8 +155,6 @@ def _spec_fields(name: str, entry: dict[str, Any], path: Path, *, partial: bool)
         fields["classes"] = tuple(entry["classes"])
     if "list_values" in entry:
         fields["list_values"] = {k: tuple(v) for k, v in entry["list_values"].items()}
-    if "topology" in entry:
-        fields["topology"] = dict(entry["topology"])
     if "columns" in entry:
         fields["columns"] = {col: ColumnSpec(col, **spec) for col, spec in entry["columns"].items()}
     if fields.get("class_column") and not (fields.get("classes") or partial):
@@ -177,4 +176,5 @@ def _source(entry: dict[str, Any], catalog_path: Path) -> SourceSpec:
         defaults=dict(entry.get("defaults", {})),
         band=int(entry.get("band", 1)),
         osm_graph=(base / entry["osm_graph"]).resolve() if "osm_graph" in entry else None,
+        topology=dict(entry.get("topology", {})),
     )

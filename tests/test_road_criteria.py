@@ -233,3 +233,11 @@ def test_cli_refuses_disjoint_roads_in_one_line_and_writes_nothing(tmp_path, cap
     message = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("geo-almaty: error:")]
     assert len(message) == 1 and "no connected road network" in message[0] and "layer 'roads'" in message[0]
     assert not out.exists()
+
+
+def test_the_sketch_topology_belongs_to_the_embedded_roads_file_only(tmp_path):
+    assert load_catalog().layer("roads").source.topology == {"snap_tolerance_m": 25, "split_crossings": True}
+    path = tmp_path / "catalog.yaml"
+    path.write_text(yaml.safe_dump({"version": 1, "extends": "embedded", "layers": {"roads": {"source": {"path": "my_roads.gpkg"}}}}),
+                    encoding="utf-8")
+    assert load_catalog(path).layer("roads").source.topology == {}  # OSM-like defaults for the user's roads

@@ -22,10 +22,10 @@ def load_network(catalog: Catalog, layers: dict[str, gpd.GeoDataFrame] | None = 
 
     Order: the ``network`` layer's GraphML (``network: {source: {path: x.graphml}}``); the drive graph
     that ``fetch-osm`` named on the roads (``roads.source.osm_graph``); the ``roads`` lines (from
-    ``layers`` when already loaded), noded with the ``network`` layer's ``topology`` settings.
+    ``layers`` when already loaded), noded as the roads source's ``topology`` says (defaults:
+    ``settings.NETWORK_SNAP_TOLERANCE_M``, no junctions at crossings).
     """
     spec = catalog.layers.get(NETWORK_LAYER)
-    topology = dict(spec.topology) if spec is not None else {}
     if spec is not None and spec.source is not None:
         path = spec.source.path
         if path.suffix.lower() not in (".graphml", ".xml"):
@@ -38,6 +38,7 @@ def load_network(catalog: Catalog, layers: dict[str, gpd.GeoDataFrame] | None = 
     if roads is None or roads.source is None:
         log.info("catalog %s has no road network", catalog.name)
         return None
+    topology = roads.source.topology
     frame = (layers or {}).get(ROADS_LAYER)
     if frame is None:
         from ..layers import read_layer
