@@ -12,31 +12,35 @@ Bad input raises a one-line :class:`~geo_almaty.errors.NetworkError`.
 """
 from __future__ import annotations
 
-from .build import network_from_graphml, network_from_lines, parse_oneway
-from .catalog import load_network
-from .circuity import Circuity, measured_circuity
-from .connect import Connection, connect_points
-from .model import NetworkReport, RoadNetwork
-from .od import ODCosts, nearest_by_road, od_costs, reachable_by_road
-from .speeds import SpeedTable, load_speeds, parse_maxspeed, travel_speed_kmh
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "Circuity",
-    "Connection",
-    "NetworkReport",
-    "ODCosts",
-    "RoadNetwork",
-    "SpeedTable",
-    "connect_points",
-    "load_network",
-    "load_speeds",
-    "measured_circuity",
-    "nearest_by_road",
-    "network_from_graphml",
-    "network_from_lines",
-    "od_costs",
-    "parse_maxspeed",
-    "parse_oneway",
-    "reachable_by_road",
-    "travel_speed_kmh",
-]
+#: Public names and the module of each, imported on first use (so that search workers start light).
+_API = {
+    "network_from_graphml": "build", "network_from_lines": "build", "parse_oneway": "build",
+    "load_network": "catalog",
+    "Circuity": "circuity", "measured_circuity": "circuity",
+    "Connection": "connect", "connect_points": "connect",
+    "NetworkReport": "model", "RoadNetwork": "model",
+    "ODCosts": "od", "nearest_by_road": "od", "od_costs": "od", "reachable_by_road": "od",
+    "SpeedTable": "speeds", "load_speeds": "speeds", "parse_maxspeed": "speeds", "travel_speed_kmh": "speeds",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .build import network_from_graphml, network_from_lines, parse_oneway  # noqa: F401
+    from .catalog import load_network  # noqa: F401
+    from .circuity import Circuity, measured_circuity  # noqa: F401
+    from .connect import Connection, connect_points  # noqa: F401
+    from .model import NetworkReport, RoadNetwork  # noqa: F401
+    from .od import ODCosts, nearest_by_road, od_costs, reachable_by_road  # noqa: F401
+    from .speeds import SpeedTable, load_speeds, parse_maxspeed, travel_speed_kmh  # noqa: F401
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_API[name]}", __name__), name)
+    raise AttributeError(f"module 'geo_almaty.network' has no attribute {name!r}")
+
+
+__all__ = sorted(_API)
