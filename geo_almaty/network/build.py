@@ -292,10 +292,10 @@ def _split_at_nodes(parts: np.ndarray, tolerance: float, split_crossings: bool) 
     order = np.arange(len(cluster))[::-1]
     rep[cluster[order]] = order
     coords = np.where(is_node[:, None], coords[rep[cluster]], coords)
-    # Link membership: every vertex but a part's last starts/continues link k; every node vertex but a part's first ends link k-1.
+    # Links per part: one between consecutive node vertices (none when a part collapsed to one vertex).
+    # Membership: every vertex but a part's last starts or continues link k; every node vertex but a
+    # part's first also ends link k - 1.
     part_links = np.bincount(part, weights=is_node, minlength=part.max() + 1).astype(np.int64) - 1
-    if (part_links < 1).any():  # a part whose ends collapsed into one cluster: no link
-        pass
     offset = np.r_[0, np.cumsum(np.maximum(part_links, 0))[:-1]]
     nodes_before = np.cumsum(is_node) - 1
     start_of_part = np.r_[0, np.flatnonzero(first[1:]) + 1]
@@ -306,21 +306,14 @@ def _split_at_nodes(parts: np.ndarray, tolerance: float, split_crossings: bool) 
     order = np.lexsort((members, link_of))
     members, link_of = members[order], link_of[order]
     n_links = int(np.maximum(part_links, 0).sum())
-    counts = np.bincount(link_of, minlength=n_links)
-    valid = counts >= 2
-    geoms = shapely.linestrings(coords[members], indices=link_of)
-    link_ids = np.unique(link_of)
-    geometry = np.empty(n_links, dtype=object)
-    geometry[link_ids] = geoms
+    geometry = shapely.linestrings(coords[members], indices=link_of)  # every link 0 … n_links - 1 has members
     start_vertex = members[np.r_[0, np.flatnonzero(np.diff(link_of)) + 1]]
     end_vertex = members[np.r_[np.flatnonzero(np.diff(link_of)), len(members) - 1]]
-    u = np.full(n_links, -1, dtype=np.int64)
-    v = np.full(n_links, -1, dtype=np.int64)
-    u[link_ids] = node_of_cluster[cluster[start_vertex]]
-    v[link_ids] = node_of_cluster[cluster[end_vertex]]
+    u = node_of_cluster[cluster[start_vertex]]
+    v = node_of_cluster[cluster[end_vertex]]
     link_part = np.repeat(np.arange(len(part_links)), np.maximum(part_links, 0))
-    valid &= (u >= 0) & (v >= 0)
-    return u[valid], v[valid], geometry[valid], link_part[valid]
+    assert len(geometry) == len(u) == len(link_part) == n_links
+    return u, v, np.asarray(geometry, dtype=object), link_part
 
 
 def _along(coords: np.ndarray, part: np.ndarray) -> np.ndarray:
