@@ -196,17 +196,24 @@ def cross_check(network: RoadNetwork, origins: np.ndarray, destinations: np.ndar
     return worst
 
 
-def od_report(label: str, network: RoadNetwork, origins: np.ndarray, destinations: np.ndarray, cutoff: float) -> tuple[float, object]:
-    started = time.perf_counter()
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the search workers), s."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def od_report(label: str, network: RoadNetwork, origins: np.ndarray, destinations: np.ndarray, cutoff: float) -> tuple[float, float, object]:
+    started, cpu = time.perf_counter(), cpu_seconds()
     result = od_costs(network, origins, destinations, cutoff=cutoff, weight="length")
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     total = len(origins) * len(destinations)
     directed = network.graph("length").nnz
     print(f"{label}: {network.n_nodes:,} nodes, {network.n_links:,} links ({directed:,} directed edges); "
           f"{len(origins):,} × {len(destinations):,} points, cutoff {cutoff / 1000:g} km")
-    print(f"  od_costs {seconds:.2f} s: {total / seconds:,.0f} pairs/s ({len(result):,} pairs within the cutoff, "
-          f"{len(result) / total:.0%}); peak RSS {peak_mb():,.0f} MB")
-    return seconds, result
+    print(f"  od_costs {seconds:.2f} s wall, {cpu:.1f} s CPU: {total / seconds:,.0f} pairs/s ({len(result):,} pairs within the cutoff, "
+          f"{len(result) / total:.0%}); peak RSS {peak_mb():,.0f} MB (this process; each search worker holds its chunk)")
+    return seconds, cpu, result
 
 
 def real_roads() -> RoadNetwork | None:
@@ -304,16 +311,19 @@ def main() -> None:
     print(f"synthetic city: {len(lines):,} street lines made in {made:.1f} s, network built in {time.perf_counter() - started:.1f} s; "
           f"{network.report.summary()}")
     origins, destinations = points_near_roads(network, args.origins, rng), points_near_roads(network, args.destinations, rng)
-    fast, result = od_report("fast (geo_almaty.network.od_costs)", network, origins, destinations, args.cutoff)
+    fast, fast_cpu, result = od_report("fast (geo_almaty.network.od_costs)", network, origins, destinations, args.cutoff)
 
     sample = rng.choice(args.origins, size=min(args.naive_origins, args.origins), replace=False)
     ratios = {}
     for label, graph in (("osmnx-style MultiDiGraph", to_osmnx_like(network)), ("DiGraph", to_networkx(network))):
+        cpu = cpu_seconds()
         naive_seconds, _ = naive_od(network, graph, origins[sample], destinations, args.cutoff)
+        naive_cpu = (cpu_seconds() - cpu) * args.origins / len(sample)
         naive_total = naive_seconds * args.origins / len(sample)
         ratios[label] = naive_total / fast
         print(f"naive (networkx per origin on a {label}, nearest node): {naive_seconds:.1f} s for {len(sample)} origins → "
-              f"{naive_total:,.0f} s for {args.origins:,} (extrapolated); ratio naive/fast {naive_total / fast:,.0f}×")
+              f"{naive_total:,.0f} s wall, {naive_cpu:,.0f} s CPU for {args.origins:,} (extrapolated); ratio naive/fast "
+              f"{naive_total / fast:,.0f}× wall, {naive_cpu / fast_cpu:,.0f}× CPU")
         del graph
     worst = cross_check(network, origins, destinations, result, args.check_pairs, rng)
     print(f"cross-check against networkx on ~{args.check_pairs:,} sampled pairs (links cut at the snapped points): "
