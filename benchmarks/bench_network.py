@@ -203,14 +203,15 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def od_report(label: str, network: RoadNetwork, origins: np.ndarray, destinations: np.ndarray, cutoff: float) -> tuple[float, float, object]:
+def od_report(label: str, network: RoadNetwork, origins: np.ndarray, destinations: np.ndarray, cutoff: float,
+              workers: int) -> tuple[float, float, object]:
     started, cpu = time.perf_counter(), cpu_seconds()
-    result = od_costs(network, origins, destinations, cutoff=cutoff, weight="length")
+    result = od_costs(network, origins, destinations, cutoff=cutoff, weight="length", workers=workers)
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     total = len(origins) * len(destinations)
     directed = network.graph("length").nnz
     print(f"{label}: {network.n_nodes:,} nodes, {network.n_links:,} links ({directed:,} directed edges); "
-          f"{len(origins):,} × {len(destinations):,} points, cutoff {cutoff / 1000:g} km")
+          f"{len(origins):,} × {len(destinations):,} points, cutoff {cutoff / 1000:g} km, {workers} search process(es)")
     print(f"  od_costs {seconds:.2f} s wall, {cpu:.1f} s CPU: {total / seconds:,.0f} pairs/s ({len(result):,} pairs within the cutoff, "
           f"{len(result) / total:.0%}); peak RSS {peak_mb():,.0f} MB (this process; each search worker holds its chunk)")
     return seconds, cpu, result
@@ -295,6 +296,7 @@ def main() -> None:
     parser.add_argument("--skip-cells", action="store_true")
     parser.add_argument("--circuity", action="store_true", help="only measure the circuity of the embedded roads")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="search processes of od_costs (default: every core)")
     args = parser.parse_args()
     logging.getLogger("geo_almaty").setLevel(logging.ERROR)  # far-point warnings: the summaries below count them
     print(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}; load average {os.getloadavg()[0]:.1f}")
@@ -311,7 +313,7 @@ def main() -> None:
     print(f"synthetic city: {len(lines):,} street lines made in {made:.1f} s, network built in {time.perf_counter() - started:.1f} s; "
           f"{network.report.summary()}")
     origins, destinations = points_near_roads(network, args.origins, rng), points_near_roads(network, args.destinations, rng)
-    fast, fast_cpu, result = od_report("fast (geo_almaty.network.od_costs)", network, origins, destinations, args.cutoff)
+    fast, fast_cpu, result = od_report("fast (geo_almaty.network.od_costs)", network, origins, destinations, args.cutoff, args.workers)
 
     sample = rng.choice(args.origins, size=min(args.naive_origins, args.origins), replace=False)
     ratios = {}
@@ -336,7 +338,7 @@ def main() -> None:
     if real is not None:
         rng_real = np.random.default_rng(args.seed)
         od_report("real OSM main roads (kvozianov)", real, points_near_roads(real, args.origins, rng_real),
-                  points_near_roads(real, args.destinations, rng_real), args.cutoff)
+                  points_near_roads(real, args.destinations, rng_real), args.cutoff, args.workers)
     if not args.skip_cells:
         cells_benchmark(args.cells)
     print(f"load average {os.getloadavg()[0]:.1f}")

@@ -36,9 +36,10 @@ NETWORK_SNAP_TOLERANCE_M = 1.0
 MAX_CONNECTOR_M = 2_000.0
 #: Memory the many-to-many search may use for the distance rows it holds at once (bytes).
 OD_CHUNK_BYTES = 256 * 2**20
-#: Processes for large many-to-many searches (0: one per core), and the work (sources × nodes) from
-#: which they are used; smaller searches run in this process.
-OD_WORKERS = 0
+#: Processes for large many-to-many searches (0: one per core; 1: none), and the work (sources × nodes)
+#: from which they are used. Off by default: spawned workers re-import a script's ``__main__``, so a
+#: script that asks for them needs an ``if __name__ == "__main__":`` guard.
+OD_WORKERS = 1
 OD_PARALLEL_MIN_WORK = 20_000_000
 #: Road distance / straight-line distance when a catalog has no road network: the median of
 #: ``geo_almaty.network.measured_circuity`` on the embedded roads (node pairs 1-30 km apart, seed 0;

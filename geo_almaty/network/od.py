@@ -66,9 +66,10 @@ def od_costs(network: RoadNetwork, origins_xy: np.ndarray | Connection, destinat
     """Travel cost from every origin to every destination within ``cutoff`` (m or s), as sparse triplets.
 
     Searches run from the smaller side (on the reversed graph when that is the destinations), in
-    chunks so that the distance rows held at once stay within ``settings.OD_CHUNK_BYTES``. Large jobs
-    spread the chunks over ``workers`` processes (default ``settings.OD_WORKERS``: every core), as
-    scipy's Dijkstra holds the GIL; the result is the same.
+    chunks so that the distance rows held at once stay within ``settings.OD_CHUNK_BYTES``. With
+    ``workers`` > 1 (default ``settings.OD_WORKERS``; 0 = every core) large jobs spread the chunks over
+    spawned processes, as scipy's Dijkstra holds the GIL; the result is the same. A script that asks
+    for workers must guard its top level with ``if __name__ == "__main__":``.
     """
     check_weight(weight)
     if not cutoff > 0:
@@ -151,10 +152,11 @@ def _workers(requested: int | None, n_sources: int, n_nodes: int) -> int:
     """Processes for a search: 1 for small jobs (starting processes costs about a second)."""
     import os
 
-    wanted = requested if requested is not None else (settings.OD_WORKERS or os.cpu_count() or 1)
-    if requested is None and n_sources * n_nodes < settings.OD_PARALLEL_MIN_WORK:
+    wanted = requested if requested is not None else settings.OD_WORKERS
+    wanted = int(wanted) or os.cpu_count() or 1
+    if wanted > 1 and requested is None and n_sources * n_nodes < settings.OD_PARALLEL_MIN_WORK:
         return 1
-    return max(1, min(int(wanted), n_sources))
+    return max(1, min(wanted, n_sources))
 
 
 def _run_chunks(task: _ODTask, jobs: list, workers: int, progress: bool) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
