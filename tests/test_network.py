@@ -393,3 +393,18 @@ def test_parallel_workers_give_the_same_triplets():
     two = od_costs(network, origins, destinations, cutoff=2000.0, workers=2)
     for name in ("origin", "destination", "cost"):
         assert np.array_equal(getattr(one, name), getattr(two, name))
+
+
+def test_empty_inputs():
+    network = network_from_lines(ladder())
+    result = od_costs(network, np.empty((0, 2)), xy((0, 0)), cutoff=100.0)
+    assert len(result) == 0 and result.shape == (0, 1) and result.to_csr().shape == (0, 1)
+    none = connect_points(network, np.empty(0), np.empty(0))
+    cost, which = nearest_by_road(network, none, connect_points(network, *xy((0, 0)).T))
+    assert np.isinf(cost).all() and (which == -1).all()
+    with pytest.raises(NetworkError, match="n × 2"):
+        od_costs(network, np.zeros(3), xy((0, 0)), cutoff=100.0)
+    with pytest.raises(NetworkError, match="positive cutoff"):
+        od_costs(network, xy((0, 0)), xy((0, 0)), cutoff=0)
+    with pytest.raises(NetworkError, match="length .m. or time"):
+        od_costs(network, xy((0, 0)), xy((0, 0)), cutoff=10, weight="fuel")

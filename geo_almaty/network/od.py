@@ -230,6 +230,8 @@ def nearest_by_road(network: RoadNetwork, sources: Connection, targets: Connecti
     sources on a target's own link may also drive straight along it.
     """
     check_weight(weight)
+    if not len(sources):
+        return np.full(len(targets), np.inf), np.full(len(targets), -1, dtype=np.int64)
     n = network.n_nodes
     out_nodes, out_costs = sources.legs(network, weight, leaving=not towards_sources)
     flat_nodes, flat_costs = out_nodes.ravel(), out_costs.ravel()
