@@ -88,7 +88,8 @@ def connect_points(network: RoadNetwork, x: np.ndarray, y: np.ndarray, *, max_co
                    what: str = "points") -> Connection:
     """Join points (EPSG:32643, m) to the nearest link of ``network`` by a straight connector.
 
-    The nearest point on any link is exact (see :func:`nearest_segments`). Points farther than
+    The nearest point on the links is exact for points within ``EXACT_WITHIN_M`` (1 km) of a road and at
+    most ``SAMPLE_STEP_M / 2`` (10 m) farther than exact beyond (see :func:`nearest_segments`). Points farther than
     ``max_connector_m`` from every road are joined all the same and counted in a warning (the first
     few are named by index); they are marked in :attr:`Connection.far`.
     """
