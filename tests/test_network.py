@@ -390,7 +390,12 @@ def test_parallel_workers_give_the_same_triplets():
     origins = np.column_stack([X0 + rng.uniform(0, 3000, 60), Y0 + rng.uniform(0, 3000, 60)])
     destinations = np.column_stack([X0 + rng.uniform(0, 3000, 90), Y0 + rng.uniform(0, 3000, 90)])
     one = od_costs(network, origins, destinations, cutoff=2000.0, workers=1)
-    two = od_costs(network, origins, destinations, cutoff=2000.0, workers=2)
+    settings_min = settings.OD_PARALLEL_MIN_WORK
+    settings.OD_PARALLEL_MIN_WORK = 0  # this small job would otherwise stay in one process
+    try:
+        two = od_costs(network, origins, destinations, cutoff=2000.0, workers=2)
+    finally:
+        settings.OD_PARALLEL_MIN_WORK = settings_min
     for name in ("origin", "destination", "cost"):
         assert np.array_equal(getattr(one, name), getattr(two, name))
 

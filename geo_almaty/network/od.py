@@ -154,7 +154,7 @@ def _workers(requested: int | None, n_sources: int, n_nodes: int) -> int:
 
     wanted = requested if requested is not None else settings.OD_WORKERS
     wanted = int(wanted) or os.cpu_count() or 1
-    if wanted > 1 and requested is None and n_sources * n_nodes < settings.OD_PARALLEL_MIN_WORK:
+    if n_sources * n_nodes < settings.OD_PARALLEL_MIN_WORK:
         return 1
     return max(1, min(wanted, n_sources))
 
