@@ -384,18 +384,14 @@ def test_real_almaty_main_roads(kvozianov_roads):
         assert np.allclose(result[i], [lengths[int(t)] for t in targets], atol=1e-6)
 
 
-def test_parallel_workers_give_the_same_triplets():
+def test_parallel_workers_give_the_same_triplets(monkeypatch):
     network = network_from_lines(random_city(seed=7))
     rng = np.random.default_rng(4)
     origins = np.column_stack([X0 + rng.uniform(0, 3000, 60), Y0 + rng.uniform(0, 3000, 60)])
     destinations = np.column_stack([X0 + rng.uniform(0, 3000, 90), Y0 + rng.uniform(0, 3000, 90)])
     one = od_costs(network, origins, destinations, cutoff=2000.0, workers=1)
-    settings_min = settings.OD_PARALLEL_MIN_WORK
-    settings.OD_PARALLEL_MIN_WORK = 0  # this small job would otherwise stay in one process
-    try:
-        two = od_costs(network, origins, destinations, cutoff=2000.0, workers=2)
-    finally:
-        settings.OD_PARALLEL_MIN_WORK = settings_min
+    monkeypatch.setattr(settings, "OD_PARALLEL_MIN_WORK", 0)  # this small job would otherwise stay in one process
+    two = od_costs(network, origins, destinations, cutoff=2000.0, workers=2)
     for name in ("origin", "destination", "cost"):
         assert np.array_equal(getattr(one, name), getattr(two, name))
 
