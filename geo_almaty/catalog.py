@@ -50,6 +50,8 @@ class SourceSpec:
     osm_graph: Path | None = None
     licence: str | None = None
     attribution: dict[str, str] = field(default_factory=dict)
+    #: How road lines of this file become a network (``snap_tolerance_m``, ``split_crossings``).
+    topology: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,7 @@ def _source(entry: dict[str, Any], catalog_path: Path) -> SourceSpec:
         osm_graph=(base / entry["osm_graph"]).resolve() if "osm_graph" in entry else None,
         licence=entry.get("licence"),
         attribution=dict(entry.get("attribution", {})),
+        topology=dict(entry.get("topology", {})),
     )
 
 

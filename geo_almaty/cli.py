@@ -200,6 +200,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(outputs.summary.read_text(encoding="utf-8"))
     for outcome in outputs.outcomes.values():
         _print_shortfall(outcome)
+        if outcome.result.notes:
+            print(f"{outcome.profile.id}:")
+            _print_road_notes(outcome.result)
     for path in [outputs.index, *outputs.maps, *outputs.sankeys, *outputs.results, outputs.summary]:
         print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     print(f"done in {time.perf_counter() - started:.1f} s; open {outputs.index}")
@@ -290,12 +293,19 @@ def _print_top_sites(outcome, inputs, lang: str) -> None:
 
     result = outcome.result
     print(f"{result.profile.title[lang]}: {len(result.candidates):,} candidates, {int(result.excluded.sum()):,} excluded; top {len(outcome.selection)}:")
+    _print_road_notes(result)
     for row in outcome.selection.itertuples():
         reached = tonnage_reached(result, row.candidate, inputs.allocations)
         reach = ", ".join(f"{inputs.allocations[k].title[lang]}: {format_amount(v, inputs.allocations[k].unit, lang)}" for k, v in reached.items())
         print(f"  #{row.rank:<2} {result.candidates.labels([row.candidate])[0]:<12} score {row.score:.3f}  {row.district_id}  {reach}")
         for reason in site_reasons(result, row.candidate, lang, inputs.allocations, limit=3):
             print(f"        {reason}")
+
+
+def _print_road_notes(result) -> None:
+    """Road criteria: connectors (median, p95) or the straight-line fallback, one line each."""
+    for note in result.notes:
+        print(f"  road: {note}")
 
 
 def cmd_flows(args: argparse.Namespace) -> int:
@@ -360,15 +370,17 @@ def cmd_layers_validate(args: argparse.Namespace) -> int:
     for r in reports:
         status = "UNUSABLE" if not r.usable else "-" if any(n.startswith("not checked") for n in r.notes) else "ok"
         remarks = "; ".join(r.problems + r.notes) or "-"
-        rows.append((r.name, status, str(r.features) if r.kind in ("vector", "raster") else "-", r.geometry or "-", r.crs or "-", r.source, remarks))
+        rows.append((r.name, status, str(r.features) if r.kind in ("vector", "raster") else f"{r.features:,} links" if r.kind == "network" else "-",
+                     r.geometry or "-", r.crs or "-", r.source, remarks))
     print(f"catalog {catalog.path}")
     _print_table(("layer", "status", "features", "geometry", "CRS", "source", "problems / notes"), rows)
     bad = [r.name for r in reports if not r.usable]
     if bad:
         print(f"\n{len(bad)} unusable layer(s) or profile(s): {', '.join(bad)}", file=sys.stderr)
         return EXIT_UNUSABLE
-    layers = [r for r in reports if r.kind in ("vector", "raster")]
-    print(f"\nall {len(layers)} layers usable; the flows and {len(reports) - len(layers) - 1} profile(s) pass the run's checks")
+    layers = [r for r in reports if r.kind not in ("flows", "profile")]
+    profiles = [r for r in reports if r.kind == "profile"]
+    print(f"\nall {len(layers)} layers usable; the flows and {len(profiles)} profile(s) pass the run's checks")
     return 0
 
 

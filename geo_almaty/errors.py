@@ -118,6 +118,12 @@ class OSMError(InputError):
     kind = "osm"
 
 
+class NetworkError(InputError):
+    """A road network cannot be built: no connected roads, a GraphML without lengths, a geographic CRS."""
+
+    kind = "network"
+
+
 class OfflineAssetError(GeoAlmatyError):
     """A map refers to a web asset (script, stylesheet, image) that no installed package provides offline."""
 

@@ -26,12 +26,21 @@ from .select import candidate_districts, district_names
 from .textsafe import is_missing_text, neutralise_formula
 
 
-def breakdown_columns(result: ScoreResult, rows: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-criterion columns ``<id>_raw, _value, _weight, _contrib`` for candidate ``rows``."""
+def breakdown_columns(result: ScoreResult, rows: np.ndarray, *, straight: bool = False) -> dict[str, np.ndarray]:
+    """Per-criterion columns ``<id>_raw, _value, _weight, _contrib`` for candidate ``rows``.
+
+    With ``straight``, a road criterion also gets its straight-line comparison beside the raw value:
+    ``<id>_straight_m`` (distance to the same nearest feature) or ``<id>_straight_amount`` (the
+    amount within the radius as the crow flies).
+    """
     columns: dict[str, np.ndarray] = {}
     for j, spec in enumerate(result.criteria):
         cid = spec["id"]
         columns[f"{cid}_raw"] = result.raw[rows, j]
+        road = result.road.get(cid)
+        if straight and road is not None and road.straight is not None:
+            suffix = "straight_amount" if spec["type"] == "reachable" else "straight_m"
+            columns[f"{cid}_{suffix}"] = road.straight(rows) if len(rows) else np.empty(0)
         columns[f"{cid}_value"] = result.values[rows, j]
         columns[f"{cid}_weight"] = np.full(len(rows), result.weights[j])
         columns[f"{cid}_contrib"] = result.contributions[rows, j]
@@ -86,16 +95,26 @@ def top_sites_frame(result: ScoreResult, study: Study, selection: pd.DataFrame, 
         unit = allocations[allocation_id].unit.replace("/", "_per_")
         data[f"reach_{allocation_id}_{unit}"] = np.array([r.get(allocation_id, np.nan) for r in reached])
     data["reasons"] = np.array(["; ".join(site_reasons(result, int(i), lang, allocations)) for i in rows], dtype=object)
-    data.update(breakdown_columns(result, rows))
+    data.update(breakdown_columns(result, rows, straight=True))
     return gpd.GeoDataFrame(data, geometry=geometry)
 
 
 def criteria_table(result: ScoreResult) -> pd.DataFrame:
-    """One row per criterion: id, type, labels, weight, report lines and rationale (a non-spatial GeoPackage table)."""
+    """One row per criterion: id, type, metric and unit of the raw value, labels, weight, report lines,
+    rationale and the road note (connectors or the straight-line fallback) — a non-spatial GeoPackage table."""
+    from .criteria import METRIC_UNITS
+
+    def unit(spec: dict) -> str:
+        if spec["type"] in ("distance", "colocation"):
+            return METRIC_UNITS[spec.get("metric", "straight")]
+        return {"share": "0-1", "raster": "degrees" if spec.get("raster") == "slope" else "m"}.get(spec["type"], "amount")
+
     return pd.DataFrame([{
-        "criterion": spec["id"], "type": spec["type"], "label_ru": spec["label"]["ru"], "label_kk": spec["label"]["kk"],
+        "criterion": spec["id"], "type": spec["type"], "metric": spec.get("metric", "straight") if spec["type"] in ("distance", "colocation", "reachable") else "",
+        "raw_unit": unit(spec), "label_ru": spec["label"]["ru"], "label_kk": spec["label"]["kk"],
         "label_en": spec["label"]["en"], "weight": float(result.weights[j]), "skipped": spec["id"] in result.skipped,
         "report_lines": spec["report_lines"], "rationale": spec["rationale"],
+        "road_note": (result.road[spec["id"]].note or "") if spec["id"] in result.road else "",
     } for j, spec in enumerate(result.criteria)])
 
 

@@ -129,6 +129,13 @@ def validate_catalog(catalog: Catalog, *, progress: bool = False) -> list[LayerR
     except InputError:
         extent = None  # the study_area layer's own report below says why; the others get the centre-distance check
     for spec in progress_bar(list(catalog.layers.values()), desc="validate", unit="layer", enabled=progress):
+        if spec.source is None and spec.kind == "network" and catalog.has_data("roads"):
+            try:
+                report = _network_report(spec, catalog)
+            except InputError as exc:
+                report = LayerReport(spec.name, spec.kind, "roads", problems=[exc.short()])
+            reports.append(report)
+            continue
         if spec.source is None:
             # Not a problem by itself: the run's checks (geo_almaty.validate) say whether a profile needs it.
             note = "optional layer without data" if spec.optional else "no data in this catalog"
@@ -137,12 +144,26 @@ def validate_catalog(catalog: Catalog, *, progress: bool = False) -> list[LayerR
         try:
             if spec.kind == "raster":
                 report = raster_report(spec, catalog)
+            elif spec.kind == "network":
+                report = _network_report(spec, catalog)
             else:
                 report = read_layer(spec, extent=None if spec.name == "study_area" else extent).report
         except InputError as exc:
             report = LayerReport(spec.name, spec.kind, _source_label(spec.source), problems=[exc.short()])
         reports.append(report)
     return reports
+
+
+def _network_report(spec: LayerSpec, catalog: Catalog) -> LayerReport:
+    """Build the catalog's road network (GraphML, or the roads layer) and report its size."""
+    from .network import load_network
+
+    network = load_network(catalog)
+    label = _source_label(spec.source) if spec.source is not None else "built from roads"
+    report = LayerReport(spec.name, spec.kind, label, features=network.n_links, geometry=f"{network.n_nodes:,} nodes",
+                         crs=settings.ANALYSIS_CRS)
+    report.notes.append(network.report.summary())
+    return report
 
 
 def _source_label(source: SourceSpec) -> str:

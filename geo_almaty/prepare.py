@@ -43,6 +43,10 @@ class Study:
     dem: np.ndarray | None = field(default=None, repr=False)
     slope: np.ndarray | None = field(default=None, repr=False)
     population: np.ndarray | None = field(default=None, repr=False)
+    _network: object = field(default=None, repr=False)
+    _network_built: bool = field(default=False, repr=False)
+    #: Points joined to the road network, shared by every profile scored on this study (see criteria).
+    road_cache: dict = field(default_factory=dict, repr=False)
 
     def layer(self, name: str) -> gpd.GeoDataFrame | None:
         """A loaded layer, or None when the catalog has no data for it."""
@@ -54,6 +58,16 @@ class Study:
             return np.zeros(self.grid.shape, dtype=np.float32)
         idx = [self.land_use_classes.index(c) for c in classes if c in self.land_use_classes]
         return np.clip(self.land_use_shares[idx].sum(axis=0), 0, 1) if idx else np.zeros(self.grid.shape, dtype=np.float32)
+
+    @property
+    def network(self):
+        """The catalog's road network (:class:`geo_almaty.network.RoadNetwork`), built on first use; None without roads."""
+        if not self._network_built:
+            from .network import load_network
+
+            self._network = load_network(self.catalog, self.layers)
+            self._network_built = True
+        return self._network
 
     def residential_share(self) -> np.ndarray:
         """Share of every grid cell in residential or mixed land use."""

@@ -13,7 +13,7 @@ import numpy as np
 from .aggregate import ordered_weighted_average, weighted_linear
 from .allocate import Allocation
 from .candidates import Candidates, apply_exclusions
-from .criteria import CriterionRaw, criterion_raw, require_data
+from .criteria import CriterionRaw, criterion_raw, default_value_spec, require_data
 from .errors import DataUnavailableError, ProfileError
 from .prepare import Study
 from .profiles import FacilityProfile, criterion_weights
@@ -47,6 +47,10 @@ class ScoreResult:
     ahp: AHPResult | None = None
     #: Why each skipped (optional) criterion was skipped, by criterion id.
     skip_reasons: dict[str, str] = field(default_factory=dict)
+    #: Criteria measured by road (or falling back to the straight line), with their straight-line comparison.
+    road: dict[str, CriterionRaw] = field(default_factory=dict, repr=False)
+    #: One line per road criterion: connectors (median, p95) or the straight-line fallback used.
+    notes: list[str] = field(default_factory=list)
 
     def criterion_index(self, criterion_id: str) -> int:
         return [c["id"] for c in self.criteria].index(criterion_id)
@@ -76,6 +80,8 @@ def score_candidates(profile: FacilityProfile, study: Study, candidates: Candida
     nearest: dict[str, CriterionRaw] = {}
     skipped: list[str] = []
     skip_reasons: dict[str, str] = {}
+    road: dict[str, CriterionRaw] = {}
+    notes: list[str] = []
     cache: dict = {}
     for j, spec in enumerate(progress_bar(criteria, desc=f"score {profile.id}", unit="criterion", enabled=progress)):
         try:
@@ -92,7 +98,11 @@ def score_candidates(profile: FacilityProfile, study: Study, candidates: Candida
         raw[:, j] = result.values
         if result.nearest is not None:
             nearest[spec["id"]] = result
-        value_spec = spec.get("value") or {"function": "threshold", "at": spec["within_m"], "direction": "below"}
+        if result.metric != "straight":
+            road[spec["id"]] = result
+            if result.note:
+                notes.append(f"{spec['id']}: {result.note}")
+        value_spec = default_value_spec(spec)
         values[:, j] = apply_value_function(value_spec, result.values, reference=result.values[kept], where=f"criteria/{spec['id']}/value")
     weights, ahp = criterion_weights(profile, force=force_ahp, skip=set(skipped))
     if profile.aggregation["method"] == "owa":
@@ -101,5 +111,10 @@ def score_candidates(profile: FacilityProfile, study: Study, candidates: Candida
         score, contributions = weighted_linear(values, weights)
     score = np.where(kept, score, np.nan)
     log.info("%s: %d candidates, %d excluded, best score %.3f", profile.id, n, int(excluded.sum()), np.nanmax(score) if kept.any() else np.nan)
+    joined = [value for key, value in cache.items() if isinstance(key, tuple) and key[0] == "connection"]
+    if joined:
+        notes.insert(0, joined[0].summary("candidates"))
+    for note in notes:
+        log.info("%s: %s", profile.id, note)
     return ScoreResult(profile, candidates, criteria, raw, values, contributions, weights, excluded, exclusion, score, nearest, skipped, ahp,
-                       skip_reasons)
+                       skip_reasons, road=road, notes=notes)

@@ -36,6 +36,29 @@ DEFAULT_CELL_SIZE_M = 250.0
 LANGUAGES = ("ru", "kk", "en")
 DEFAULT_LANGUAGE = "ru"
 
+#: Road network (geo_almaty.network). Vertices of different roads closer than this are one junction (m).
+#: OSM roads share their junction nodes exactly; a hand-drawn layer needs more (set it in the catalog).
+NETWORK_SNAP_TOLERANCE_M = 1.0
+#: A point farther than this from every road is reported (a counted warning per point); it still joins
+#: the network by its straight connector (m).
+MAX_CONNECTOR_M = 2_000.0
+#: Memory the many-to-many search may use for the distance rows it holds at once (bytes).
+OD_CHUNK_BYTES = 256 * 2**20
+#: Processes for large many-to-many searches (0: one per core; 1: none), and the work (sources × nodes)
+#: from which they are used. Off by default: spawned workers re-import a script's ``__main__``, so a
+#: script that asks for them needs an ``if __name__ == "__main__":`` guard.
+OD_WORKERS = 1
+OD_PARALLEL_MIN_WORK = 20_000_000
+#: Road distance / straight-line distance when a catalog has no road network: the median of
+#: ``geo_almaty.network.measured_circuity`` on the embedded roads (node pairs 1-30 km apart, seed 0;
+#: the hand-drawn sketch of 124 nodes gives 1,213 pairs), with its interquartile range. The real OSM
+#: main roads of Almaty (../shared kvozianov extract) give 1.28 (1.19-1.42, 2,000 pairs). Re-measure
+#: whenever the embedded roads change: ``python benchmarks/bench_network.py --circuity``.
+FALLBACK_CIRCUITY = 1.24
+FALLBACK_CIRCUITY_IQR = (1.12, 1.36)
+#: Mean speed (km/h) turning a fallback distance into minutes for ``road_min`` criteria without a network.
+FALLBACK_SPEED_KMH = 40.0
+
 #: Canonical unit of every mass flow after normalisation.
 MASS_FLOW_UNIT = "t/yr"
 

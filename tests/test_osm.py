@@ -271,6 +271,7 @@ def test_graph_and_catalog_are_written_and_validate(tmp_path, mapping, layers):
     document = yaml.safe_load(catalog_path.read_text(encoding="utf-8"))
     assert document["version"] == 1 and document["extends"] == "embedded"
     assert document["layers"]["roads"]["source"] == {"path": "osm.gpkg", "layer": "roads", "osm_graph": "graphs/drive.graphml"}
+    assert document["layers"]["network"] == {"source": {"path": "graphs/drive.graphml"}}
     assert sorted(name for name, _ in pyogrio.list_layers(tmp_path / "osm.gpkg")) == sorted(layers)
 
     catalog = load_catalog(catalog_path)
@@ -279,6 +280,7 @@ def test_graph_and_catalog_are_written_and_validate(tmp_path, mapping, layers):
     for name, frame in layers.items():
         assert reports[name].usable, (name, reports[name].problems)
         assert reports[name].features == len(frame), name
+    assert reports["network"].usable and reports["network"].features > 0  # the drive graph, as a road network
 
 
 def test_write_refuses_nothing_and_missing_graph(tmp_path, layers):

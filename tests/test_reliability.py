@@ -377,8 +377,8 @@ def test_selection_says_why_it_finds_fewer_sites(world):
 
 def test_optional_criterion_without_data_warns_and_validate_agrees_with_run(tmp_path, capsys):
     """Real OSM roads have no railway: rail_access is skipped (with a warning) by validate and by the run alike."""
-    roads = [{"properties": {"road_id": f"r{i}", "class": "primary", "name_ru": "Проспект"},
-              "geometry": {"type": "LineString", "coordinates": [[76.85 + 0.05 * i, 43.25], [76.90 + 0.05 * i, 43.26]]}} for i in range(3)]
+    roads = [{"properties": {"road_id": f"r{i}", "class": "primary", "name_ru": "Проспект"},  # one connected avenue, no rail
+              "geometry": {"type": "LineString", "coordinates": [[76.85 + 0.05 * i, 43.25], [76.90 + 0.05 * i, 43.25]]}} for i in range(3)]
     write_geojson(tmp_path / "roads.geojson", roads)
     catalog = write_catalog(tmp_path / "c.yaml", {"roads": {"source": {"path": "roads.geojson"}}})
     assert main(["layers", "validate", "--catalog", str(catalog), "--facility", "material_bank"]) == 0

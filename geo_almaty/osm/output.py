@@ -28,8 +28,9 @@ def write_osm_catalog(layers: dict[str, gpd.GeoDataFrame], gpkg_path: str | Path
     """Write the layers to one GeoPackage and a catalog ``<stem>.catalog.yaml`` beside it; return the catalog path.
 
     The catalog ``extends: embedded`` and points each written layer at the
-    GeoPackage; roads also get ``osm_graph`` when ``graph_path`` (an existing
-    GraphML file) is given. Both files are written atomically.
+    GeoPackage; when ``graph_path`` (an existing GraphML file) is given, the
+    ``network`` layer points at it and roads also get ``osm_graph``. Both files
+    are written atomically.
     """
     gpkg_path = Path(gpkg_path)
     written = {name: frame for name, frame in layers.items() if len(frame)}
@@ -53,8 +54,9 @@ def _catalog_text(names: list[str], gpkg_path: Path, graph_path: Path | None) ->
         if name == "roads" and graph_path is not None:
             source["osm_graph"] = _relative(graph_path, gpkg_path.parent)
         layers[name] = {"source": source}
-    if graph_path is not None and "roads" not in names:
-        log.warning("no OSM roads layer: the drive graph %s is not referenced by the catalog", graph_path)
+    if graph_path is not None:
+        # The road network for distances by road (geo_almaty.network) comes from the drive graph.
+        layers["network"] = {"source": {"path": _relative(graph_path, gpkg_path.parent)}}
     header = (
         "# Layers imported from OpenStreetMap by geo_almaty; the other layers come from the embedded catalog.\n"
         "# Map data (c) OpenStreetMap contributors, ODbL 1.0 (https://www.openstreetmap.org/copyright).\n"
