@@ -81,13 +81,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     import time
 
     from .pipeline import run_main_job
+    from .render.index import short_summary
 
     started = time.perf_counter()
     outputs = run_main_job(args.catalog, args.out, args.lang, cell_size=args.cell_size, progress=True)
-    print(outputs.summary.read_text(encoding="utf-8"))
-    for path in [outputs.index, *outputs.maps, *outputs.sankeys, *outputs.results, outputs.summary]:
-        print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
-    print(f"done in {time.perf_counter() - started:.1f} s; open {outputs.index}")
+    written = [outputs.index, *outputs.maps, *outputs.sankeys, outputs.summary_page, outputs.summary, *outputs.results]
+    print(f"wrote {len(written)} files ({sum(p.stat().st_size for p in written) / 1e6:.1f} MB) into {args.out} "
+          f"in {time.perf_counter() - started:.1f} s")
+    print("\n".join(short_summary(outputs.outcomes, outputs.inputs, args.lang, outputs.index)))
     return 0
 
 
@@ -104,7 +105,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     facilities = [item["facility"] for item in recipe["facilities"]]
     inputs = load_inputs(args.catalog, args.cell_size, profiles=facilities, progress=True)
     outcomes = {f: score_facility(inputs, f, progress=True) for f in facilities}
-    build = build_planner_map if recipe["kind"] == "planner" else build_citizen_map
+    build = build_planner_map if recipe["kind"] == "planner" else build_citizen_map  # a lone map: no index page to link back to
     path = save_map(build(recipe, inputs, outcomes, args.lang), args.out, args.lang)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     return 0
@@ -139,7 +140,8 @@ def _print_top_sites(outcome, inputs, lang: str) -> None:
 def cmd_flows(args: argparse.Namespace) -> int:
     from .consistency import run_consistency_checks
     from .flows import load_coefficients, load_flows, load_labels
-    from .sankey import load_sankey_diagrams, write_sankey_diagrams
+    from .render.sankey_page import write_sankey_page
+    from .sankey import load_sankey_diagrams
 
     labels = load_labels()
     flows = load_flows(labels=labels)
@@ -157,10 +159,9 @@ def cmd_flows(args: argparse.Namespace) -> int:
     for r in checks:
         mark = "ok      " if r.agrees else "DISAGREE"
         print(f"  {mark} {r.id:<38} {_number(r.left):>14} vs {_number(r.right):>14} {r.unit:<10} diff {r.relative_difference:6.1%}  {r.description}")
-    written = write_sankey_diagrams(diagrams, labels, args.out, args.lang)
+    path = write_sankey_page(diagrams, labels, args.out, args.lang)
     print()
-    for path in written:
-        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     return 0
 
 
