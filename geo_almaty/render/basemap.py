@@ -51,25 +51,37 @@ def metres_per_pixel(zoom: float, lat: float) -> float:
     return 156543.03392 * math.cos(math.radians(lat)) / 2 ** zoom
 
 
-def fit_zoom(extent_m: float, label_px: float, lat: float) -> int:
-    """The smallest zoom at which ``label_px`` pixels cover at most ``extent_m`` metres (clamped to 8-16)."""
+def fit_zoom(extent_m: float, label_px: float, lat: float) -> float:
+    """The smallest zoom (in half steps) at which ``label_px`` pixels cover at most ``extent_m`` metres (clamped to 8-16)."""
     if extent_m <= 0:
         return MAX_ZOOM
     zoom = math.log2(156543.03392 * math.cos(math.radians(lat)) * label_px / extent_m)
-    return int(min(MAX_ZOOM, max(MIN_ZOOM, math.ceil(zoom))))
+    return float(min(MAX_ZOOM, max(MIN_ZOOM, math.ceil(zoom * 2) / 2)))
 
 
-def _label(lat: float, lon: float, name: dict[str, str], zoom: int, priority: int, css: str, angle: float = 0.0) -> dict:
-    return {"lat": round(lat, 5), "lon": round(lon, 5), "html": tr(name), "z": int(zoom), "p": int(priority), "cls": css, "a": round(angle, 1)}
+def _label(lat: float, lon: float, name: dict[str, str], zoom: float, priority: int, css: str, angle: float = 0.0) -> dict:
+    return {"lat": round(lat, 5), "lon": round(lon, 5), "html": tr(name), "z": zoom, "p": int(priority), "cls": css, "a": round(angle, 1)}
 
 
 def _to_lonlat(geoms) -> np.ndarray:
     return gpd.GeoSeries(geoms, crs=settings.ANALYSIS_CRS).to_crs(settings.GEOGRAPHIC_CRS).values
 
 
+def without_shared_word(names: list[dict[str, str] | None]) -> list[dict[str, str] | None]:
+    """Names without the last word that every name shares in a language ('район', 'ауданы', 'district'): the legend says it."""
+    out = [dict(n) if n else None for n in names]
+    for lang in settings.LANGUAGES:
+        words = {n[lang].split()[-1] for n in out if n}
+        if len(words) == 1 and all(n is None or len(n[lang].split()) > 1 for n in out) and sum(n is not None for n in out) > 1:
+            for n in out:
+                if n:
+                    n[lang] = n[lang].rsplit(" ", 1)[0]
+    return out
+
+
 def district_labels(frame: gpd.GeoDataFrame) -> list[dict]:
     """One label per named district at its pole of inaccessibility, from the zoom at which it fits inside."""
-    names = label_names(frame)
+    names = without_shared_word(label_names(frame))
     anchors, spans = [], []
     for geom in frame.geometry.values:
         part = max(getattr(geom, "geoms", [geom]), key=lambda g: g.area)
@@ -80,9 +92,8 @@ def district_labels(frame: gpd.GeoDataFrame) -> list[dict]:
     for name, point, span in zip(names, lonlat, spans):
         if name is None:
             continue
-        chars = max(len(w) for w in max(name.values(), key=len).split())
-        width = max(DISTRICT_LABEL_PX, chars * CHAR_PX)
-        out.append(_label(point.y, point.x, name, fit_zoom(span, 1.3 * width, point.y), PRIORITY["district"], "ga-label-district"))
+        width = min(DISTRICT_LABEL_PX, max(len(v) for v in name.values()) * CHAR_PX)
+        out.append(_label(point.y, point.x, name, fit_zoom(span, width, point.y), PRIORITY["district"], "ga-label-district"))
     return out
 
 

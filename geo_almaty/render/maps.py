@@ -35,7 +35,8 @@ def new_map(home_bounds_lonlat: tuple[float, float, float, float], lang: str, ti
     map that no panel or control covers.
     """
     west, south, east, north = home_bounds_lonlat
-    m = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=10, tiles=None, control_scale=False, prefer_canvas=False)
+    m = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=10, tiles=None, control_scale=False, prefer_canvas=False,
+                   zoom_snap=0.5)
     m.default_js = [item for item in m.default_js if item[0] == "leaflet"]
     m.default_css = [item for item in m.default_css if item[0] == "leaflet_css"]
     m.shell = MapShell(kind, title, lang, [[south, west], [north, east]], scale=scale)

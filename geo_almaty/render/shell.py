@@ -93,7 +93,7 @@ class MapShell(MacroElement):
           <div class="ga-sheet-body">{{ this.body_html() }}</div>
         </aside>
         <section id="ga-info" class="ga-info" hidden>
-          <button type="button" class="ga-info-close" data-i18n-title="close">&times;</button>
+          <div class="ga-info-head">{{ this.lang_html }}<button type="button" class="ga-info-close" data-i18n-title="close">&times;</button></div>
           <div class="ga-info-body" tabindex="-1"></div>
         </section>
         {% endmacro %}

@@ -106,7 +106,11 @@
         return origPan.apply(this, arguments);
       }
     });
+    function labelPopupClose() {
+      each(map.getContainer().querySelectorAll('.leaflet-popup-close-button'), function (a) { label(a, 'close'); });
+    }
     map.on('popupopen', function (e) {
+      labelPopupClose();
       if (!GA.isPhone()) { return; }
       current = e.popup;
       var content = e.popup.getContent();
@@ -248,6 +252,7 @@
         });
       });
       if (scale) { scale._update(); }
+      labelPopupClose();
       if (GA.updateLabels) { GA.updateLabels(); }
     });
     map.on('layeradd', function (e) {   // markers created later (a group switched on) get the current language
