@@ -35,13 +35,13 @@ def site_summary_rows(outcome, inputs, lang: str, reasons: int = 3) -> list[dict
 
     names = district_names(inputs.study)
     lon, lat = sites_lonlat(outcome)
-    labels = outcome.result.candidates.labels()
+    labels = outcome.result.candidates.labels()[outcome.selection.candidate.to_numpy()]
     rows = []
-    for row, x, y in zip(outcome.selection.itertuples(), lon, lat):
+    for row, x, y, ident in zip(outcome.selection.itertuples(), lon, lat, labels):
         reached = tonnage_reached(outcome.result, row.candidate, inputs.allocations)
         rows.append({
             "rank": int(row.rank),
-            "candidate": str(labels[row.candidate]),
+            "candidate": str(ident),
             "district": names.get(row.district_id, {}).get(lang, str(row.district_id)),
             "coordinates": coordinates_text(float(y), float(x)),
             "score": float(row.score),

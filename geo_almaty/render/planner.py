@@ -158,12 +158,16 @@ def palette_colours(name: str, k: int) -> list[str]:
 
 
 def choropleth_classes(values: np.ndarray, scheme: str, k: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
-    """Class of each value (0…n-1) and each class's (min, max) over its members; no class is empty."""
+    """Class of each value (0…n-1) and each class's (min, max) over its members; no class is empty.
+
+    ``NaturalBreaks`` is computed exactly (Fisher-Jenks, the optimum natural breaks approximate with
+    random k-means starts): deterministic, and instant on a few districts.
+    """
     unique = np.unique(values)
     k = max(1, min(k, len(unique)))
     if k == 1:
         return np.zeros(len(values), dtype=int), [(float(values.min()), float(values.max()))]
-    bins = mapclassify.classify(values, scheme, k=k).yb
+    bins = mapclassify.classify(values, "FisherJenks" if scheme == "NaturalBreaks" else scheme, k=k).yb
     used = np.unique(bins)
     classes = np.searchsorted(used, bins)
     ranges = [(float(values[classes == c].min()), float(values[classes == c].max())) for c in range(len(used))]
@@ -216,7 +220,7 @@ def add_choropleths(m: folium.Map, recipe: dict, inputs) -> None:
 
 
 def site_popup(outcome, site: int, rank: int, inputs, colour: str, limit: int | None, districts: dict[str, dict[str, str]],
-               lat: float, lon: float) -> str:
+               lat: float, lon: float, candidate: str) -> str:
     """Why a site scored as it did: where it is, its id, criterion table in three languages, tonnage within reach."""
     result = outcome.result
     tables = {}
@@ -235,7 +239,7 @@ def site_popup(outcome, site: int, rank: int, inputs, colour: str, limit: int | 
     score = tr(per_language(lambda lang: number_text(float(result.score[site]), 3, lang)))
     district_id = outcome.selection.loc[outcome.selection.candidate == site, "district_id"].iloc[0]
     district = tr(districts.get(district_id, {lang: district_id for lang in settings.LANGUAGES}))
-    candidate = esc(result.candidates.labels()[site])
+    candidate = esc(candidate)
     overlap = f'<p class="ga-note">{tr_message("reach_overlaps")}</p>' if reached else ""
     return (f'<div class="ga-popup"><h3 style="color:{esc(colour)}">#{rank} {tr(result.profile.title)}</h3>'
             f'<p>{tr_message("score")}: <b>{score}</b> · {tr_message("district")}: {district}</p>'
@@ -249,12 +253,13 @@ def site_records(outcome, inputs, colour: str, limit: int | None, icon_class: st
     lon, lat = sites_lonlat(outcome)
     districts = district_names(inputs.study)
     titles = outcome.profile.title
+    ids = outcome.result.candidates.labels()[outcome.selection.candidate.to_numpy()]
     return [{"rank": int(row.rank), "lat": round(float(y), 6), "lon": round(float(x), 6), "icon_class": icon_class,
              "z": rank_z_index(row.rank, len(outcome.selection)),
              "titles": {lang: f"#{row.rank} {titles[lang]}" for lang in settings.LANGUAGES},
              "tooltip": f"#{row.rank} {tr(titles)}",
-             "popup": site_popup(outcome, int(row.candidate), int(row.rank), inputs, colour, limit, districts, float(y), float(x))}
-            for row, x, y in zip(outcome.selection.itertuples(), lon, lat)]
+             "popup": site_popup(outcome, int(row.candidate), int(row.rank), inputs, colour, limit, districts, float(y), float(x), str(ident))}
+            for row, x, y, ident in zip(outcome.selection.itertuples(), lon, lat, ids)]
 
 
 def site_list_html(outcome, facility: str, pin_class: str, inputs, open_: bool) -> str:
@@ -296,6 +301,7 @@ def add_facilities(m: folium.Map, recipe: dict, inputs, outcomes: dict) -> str:
                       LegendItem(messages_of("excluded"), hex_colour(EXCLUDED_RGB), "hatch")]
             name = {lang: f"{title[lang]}: {message('suitability', lang)}" for lang in settings.LANGUAGES}
             add_overlay(m, overlay, key=f"surface:{item['facility']}", title=name, group="facilities", legend=legend, show=n == 0)
+            m.shell.legend[-1].shared_colours = (hex_colour(EXCLUDED_RGB),)  # the same hatch means 'excluded' on every surface
         group = folium.FeatureGroup()
         m.shell.css += "\n" + pin_css(pin_class, item["color"])
         SiteMarkers(item["facility"], site_records(outcome, inputs, item["color"], limit, pin_class)).add_to(group)
