@@ -23,7 +23,7 @@ TILE_URL = re.compile(r"^https?://[^?#]+/\d+/\d+/\d+(?:@\d+x)?(?:\.(?:png|jpe?g|
 #: Browser contexts the maps are checked in: a desktop and a touch phone.
 VIEWPORTS = {
     "desktop": {"viewport": {"width": 1440, "height": 900}},
-    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 2},
+    "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True, "device_scale_factor": 1},
 }
 
 #: Page-side helpers. ``gaMap()`` is the page's main Leaflet map (the minimap's map lives in a control).

@@ -31,7 +31,7 @@ from geo_almaty.i18n import messages  # noqa: E402
 from geo_almaty.i18n import text as message  # noqa: E402
 from geo_almaty.select import district_names  # noqa: E402
 from geo_almaty.layers import load_layers  # noqa: E402
-from geo_almaty.pipeline import load_inputs, run_main_job, score_facility  # noqa: E402
+from geo_almaty.pipeline import load_inputs, score_facility  # noqa: E402
 from geo_almaty.render.citizen import build_citizen_map  # noqa: E402
 from geo_almaty.render.maps import save_map  # noqa: E402
 from geo_almaty.render.planner import build_planner_map  # noqa: E402
@@ -151,10 +151,6 @@ def drawn_features(frame) -> int:
     """Leaflet draws one path per (multi)polygon or line and one circle marker per point."""
     geoms = [g for g in frame.geometry if g is not None and not g.is_empty]
     return sum(len(g.geoms) if g.geom_type == "MultiPoint" else 1 for g in geoms)
-
-
-def shown_layers(recipe: dict, layers: dict) -> list[str]:
-    return [item["layer"] for item in recipe.get("layers", []) if item.get("show", True) and item["layer"] in layers]
 
 
 def visible_text(locator) -> str:

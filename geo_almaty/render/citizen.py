@@ -17,8 +17,8 @@ from ..select import district_names
 from .basemap import add_offline_base
 from .elements import SiteMarkers, pin_css, rank_z_index
 from .legend import LegendItem
-from .maps import (add_basemaps, add_feature_layer, coordinates_text, facility_pin_class, feature_names, home_bounds, label_names, new_map,
-                   sites_lonlat, to_lonlat_features)
+from .maps import (add_basemaps, add_feature_layer, attributions_html, coordinates_text, facility_pin_class, feature_names, home_bounds,
+                   label_names, new_map, sites_lonlat, to_lonlat_features)
 from .planner import feature_style, legend_symbol
 from .shell import add_overlay, index_link_html
 from .text import esc, per_language, tr, tr_message
@@ -108,7 +108,7 @@ def build_citizen_map(recipe: dict, inputs, outcomes: dict, lang: str, *, index_
     """The citizen map for ``recipe`` (see ``maps/citizen.yaml``); ``index_href`` links back to the index page."""
     m = new_map(home_bounds(inputs, outcomes), lang, recipe["title"], kind="citizen", scale=recipe.get("controls", {}).get("scale", True))
     add_basemaps(m, recipe)
-    add_offline_base(m, recipe, inputs)
+    drawn = add_offline_base(m, recipe, inputs)
     for item in recipe.get("layers", []):
         frame = inputs.study.layer(item["layer"])
         if frame is None:
@@ -144,5 +144,6 @@ def build_citizen_map(recipe: dict, inputs, outcomes: dict, lang: str, *, index_
     m.shell.blocks.append(f'<p class="ga-badge">{tr_message("proposal_badge")}</p>')
     if inputs.catalog.disclaimer:
         m.shell.blocks.append(f'<p class="ga-note">{tr(inputs.catalog.disclaimer)}</p>')
-    m.shell.footer.append(index_link_html(index_href))
+    drawn += [item["layer"] for item in recipe.get("layers", []) if inputs.study.layer(item["layer"]) is not None]
+    m.shell.footer += [attributions_html(inputs.catalog, list(dict.fromkeys(drawn))), index_link_html(index_href)]
     return m

@@ -130,11 +130,15 @@ def summary_html(outcomes: dict, inputs, lang: str, *, index_href: str | None = 
 
 def short_summary(outcomes: dict, inputs, lang: str, index: Path, top: int = TOP_SHOWN) -> list[str]:
     """Lines for the terminal: the best ``top`` sites per facility type and where the index page is."""
+    from ..explain import site_breakdown
+
     lines = []
     for outcome in outcomes.values():
         lines.append(f"{outcome.profile.title[lang]}:")
-        for r in site_summary_rows(outcome, inputs, lang, reasons=1)[:top]:
-            reason = f" — {r['reasons'][0]}" if r["reasons"] else ""
+        for r, candidate in zip(site_summary_rows(outcome, inputs, lang, reasons=1)[:top], outcome.selection.candidate):
+            best = site_breakdown(outcome.result, int(candidate), lang, inputs.allocations)
+            best = best[best.weight > 0]
+            reason = f" — {best.label.iloc[0]}: {best.raw.iloc[0]}" if len(best) else ""
             lines.append(f"  #{r['rank']} {r['district']} ({r['coordinates']}), {message('score', lang).lower()} {r['score']:.3f}{reason}")
     lines.append(message("reach_overlaps", lang))
     lines.append(f"{message('back_to_index', lang).lstrip('← ')}: {index}")

@@ -123,6 +123,15 @@ def feature_names(frame: gpd.GeoDataFrame) -> list[dict[str, str]]:
     return out
 
 
+def attributions_html(catalog, layers: list[str]) -> str:
+    """The attributions (ru/kk/en) of the catalog layers a map draws, when the catalog provides them."""
+    from .. import catalog as catalog_module
+
+    collect = getattr(catalog_module, "catalog_attributions", None)  # added with the real-geography layers
+    items = collect(catalog, layers) if collect else []
+    return f'<p class="ga-note">{"; ".join(tr(item) for item in items)}</p>' if items else ""
+
+
 def popup_table(rows: list[tuple[str, str]]) -> str:
     """A two-column table of already-escaped (label, value) HTML."""
     body = "".join(f"<tr><th>{label}</th><td>{value}</td></tr>" for label, value in rows)

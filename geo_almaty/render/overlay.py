@@ -44,7 +44,7 @@ def colourise(values: np.ndarray, ramp=SUITABILITY_RAMP, alpha: int = 200) -> np
         line = (rows + cols) % 4 == 0
         for band in range(3):
             rgba[band][excluded] = EXCLUDED_RGB[band]
-        rgba[3][excluded] = np.where(line[excluded], 200, 60)
+        rgba[3][excluded] = np.where(line[excluded], 130, 20)
     return rgba
 
 

@@ -26,8 +26,8 @@ from ..select import district_names
 from .basemap import add_offline_base
 from .elements import SiteMarkers, pin_css, rank_z_index
 from .legend import LegendItem
-from .maps import (add_basemaps, add_feature_layer, coordinates_text, facility_pin_class, feature_names, home_bounds, new_map,
-                   popup_table, sites_lonlat, to_lonlat_features)
+from .maps import (add_basemaps, add_feature_layer, attributions_html, coordinates_text, facility_pin_class, feature_names, home_bounds,
+                   new_map, popup_table, sites_lonlat, to_lonlat_features)
 from .overlay import EXCLUDED, EXCLUDED_RGB, facility_ramp, hex_colour, ramp_css, surface_overlay
 from .shell import add_overlay, index_link_html
 from .text import esc, per_language, tr, tr_message
@@ -321,7 +321,7 @@ def build_planner_map(recipe: dict, inputs, outcomes: dict, lang: str, *, index_
     controls = recipe.get("controls", {})
     m = new_map(home_bounds(inputs, outcomes), lang, recipe["title"], kind="planner", scale=controls.get("scale", True))
     add_basemaps(m, recipe)
-    add_offline_base(m, recipe, inputs)
+    drawn = add_offline_base(m, recipe, inputs)
     sites = add_facilities(m, recipe, inputs, outcomes)
     add_choropleths(m, recipe, inputs)
     add_input_layers(m, recipe, inputs)
@@ -331,7 +331,8 @@ def build_planner_map(recipe: dict, inputs, outcomes: dict, lang: str, *, index_
     if inputs.catalog.disclaimer:
         shell.blocks.append(f'<p class="ga-badge">{tr(inputs.catalog.disclaimer)}</p>')
     shell.blocks.append(sites)
-    shell.footer.append(index_link_html(index_href))
+    drawn += [item["layer"] for item in recipe.get("layers", []) if inputs.study.layer(item["layer"]) is not None]
+    shell.footer += [attributions_html(inputs.catalog, list(dict.fromkeys(drawn))), index_link_html(index_href)]
     if controls.get("fullscreen", True):
         plugins.Fullscreen(position="topleft").add_to(m)
     shell.measure = controls.get("measure", True)
