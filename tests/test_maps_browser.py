@@ -481,6 +481,23 @@ TARGETS = """() => Array.from(document.querySelectorAll(
     .filter(([, w, h]) => w < 44 || h < 44)"""
 
 
+OPEN_FIRST_POPUP = """k => {
+    const group = GA.layers[k];
+    GA.map.closePopup();
+    GA.map.addLayer(group);
+    let done = false;
+    (function visit(l) {
+        if (done) { return; }
+        if (l.getPopup && l.getPopup()) { l.openPopup(); done = true; } else if (l.eachLayer) { l.eachLayer(visit); }
+    })(group);
+}"""
+
+
+def run_allocation(run) -> str:
+    """The first choropleth's allocation (its popup names the proxy and the report lines)."""
+    return load_recipe("planner")["choropleths"][0]["allocation"]
+
+
 def english_found(text: str, strings: list[str]) -> list[str]:
     found = [s for s in strings if re.search(r"(?<![\\w])" + re.escape(s) + r"(?![\\w])", text)]
     found += re.findall(r"\b\d+ (?:mi|ft)\b", text)
@@ -512,6 +529,9 @@ def test_every_page_has_a_title_and_no_english_ui_string_in_russian_or_kazakh(ru
                         texts.append(page.js(SCAN_UI))
                         targets += page.js(TARGETS)
                         page.js("() => document.querySelector('.leaflet-control-layers').classList.remove('leaflet-control-layers-expanded')")
+                        for key in ("layer:organic_producers", "layer:districts", f"flow:{run_allocation(run)}"):
+                            page.js(OPEN_FIRST_POPUP, key)
+                            texts.append(page.js(SCAN_UI))
                     page.js("() => { GA.map.closePopup(); GA.zoomToSite('composting_hub', 1); }")
                     texts.append(page.js(SCAN_UI))
                     targets += page.js(TARGETS)

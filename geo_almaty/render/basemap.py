@@ -141,6 +141,15 @@ def line_labels(frame: gpd.GeoDataFrame, kind: str) -> list[dict]:
     return out
 
 
+def merged_lines(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Lines merged into one feature per ``class``: thousands of OSM segments become a few light features."""
+    if "class" not in frame.columns:
+        return gpd.GeoDataFrame(geometry=[shapely.line_merge(shapely.union_all(frame.geometry.values))], crs=frame.crs)
+    classes = frame["class"].astype("string").fillna("")
+    merged = [(c, shapely.line_merge(shapely.union_all(frame.geometry.values[(classes == c).to_numpy()]))) for c in sorted(classes.unique())]
+    return gpd.GeoDataFrame({"class": [c for c, _ in merged]}, geometry=[g for _, g in merged], crs=frame.crs)
+
+
 def _styled(frame: gpd.GeoDataFrame, base: dict, weights: dict[str, float] | None = None) -> dict:
     """Features styled ``base``, with a line weight per ``class`` where ``weights`` are given."""
     if weights and "class" in frame.columns:
@@ -175,7 +184,7 @@ def add_offline_base(m: folium.Map, recipe: dict, inputs) -> list[str]:
     frame = inputs.study.layer("rivers") if "rivers" in wanted else None
     if frame is not None and len(frame):
         classes = frame["class"] if "class" in frame.columns else None
-        add_feature_layer(group, _styled(frame, {"color": RIVER_COLOUR, "opacity": 0.9, "weight": 1.4}, RIVER_WEIGHT), interactive=False)
+        add_feature_layer(group, _styled(merged_lines(frame), {"color": RIVER_COLOUR, "opacity": 0.9, "weight": 1.4}, RIVER_WEIGHT), interactive=False)
         labels += line_labels(frame if classes is None else frame[classes.isin(["river", "canal"]) | classes.isna()], "river")
         legend.append(LegendItem(text("base_river"), RIVER_COLOUR, "line"))
         drawn.append("rivers")
@@ -183,7 +192,7 @@ def add_offline_base(m: folium.Map, recipe: dict, inputs) -> list[str]:
     if frame is not None and "class" in frame.columns:
         frame = frame[frame["class"].isin(road_classes)]
     if frame is not None and len(frame):
-        add_feature_layer(group, _styled(frame, {"color": ROAD_COLOUR, "opacity": 0.95, "weight": 1.4}, ROAD_WEIGHT), interactive=False)
+        add_feature_layer(group, _styled(merged_lines(frame), {"color": ROAD_COLOUR, "opacity": 0.95, "weight": 1.4}, ROAD_WEIGHT), interactive=False)
         labels += line_labels(frame, "road")
         legend.append(LegendItem(text("base_road"), ROAD_COLOUR, "line"))
         drawn.append("roads")

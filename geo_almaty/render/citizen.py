@@ -52,7 +52,10 @@ def site_places(outcome, inputs) -> list[dict[str, str]]:
     idx = outcome.selection.candidate.to_numpy()
     x, y = outcome.result.candidates.x[idx], outcome.result.candidates.y[idx]
     settlements = _nearest_names(inputs.study.layer("settlements"), x, y, SETTLEMENT_RADIUS_M)
-    streets = _nearest_names(inputs.study.layer("roads"), x, y, STREET_RADIUS_M)
+    roads = inputs.study.layer("roads")
+    if roads is not None and "class" in roads.columns:
+        roads = roads[~roads["class"].astype(str).str.contains("rail|planned|metro")]  # streets only
+    streets = _nearest_names(roads, x, y, STREET_RADIUS_M)
     districts = district_names(inputs.study)
     out = []
     for district_id, settlement, street in zip(outcome.selection.district_id, settlements, streets):

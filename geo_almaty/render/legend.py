@@ -76,8 +76,9 @@ def section_html(section: LegendSection) -> str:
     """A section: its title, rows and optional note; hidden until the page knows its layer is shown."""
     rows = "".join(item_html(i) for i in section.items)
     note = f'<p class="ga-note">{tr(section.note)}</p>' if section.note else ""
-    return (f'<div class="ga-legend-section" data-legend-key="{esc(section.key)}">'
-            f"<h3>{tr(section.title)}</h3>{rows}{note}</div>")
+    single = len(section.items) == 1 and section.items[0].label == section.title  # the row says it all
+    heading = "" if single else f"<h3>{tr(section.title)}</h3>"
+    return f'<div class="ga-legend-section" data-legend-key="{esc(section.key)}">{heading}{rows}{note}</div>'
 
 
 def legend_html(sections: list[LegendSection]) -> str:

@@ -84,14 +84,20 @@ def column_label(column: str) -> dict[str, str]:
     return messages_of(key) if key in messages() else {lang: column for lang in settings.LANGUAGES}
 
 
+def data_html(html: str) -> str:
+    """Mark text taken from a data file (names, sources, values) as data, not interface text."""
+    return f'<span class="ga-data">{html}</span>'
+
+
 def _value_html(value) -> str:
+    """A data value for a popup: yes/no translated, integers with thin-space thousands, text escaped and marked as data."""
     if isinstance(value, (bool, np.bool_)):
         return tr_message("answer_yes" if value else "answer_no")
     if isinstance(value, (int, np.integer)):
-        return esc(f"{int(value):,}".replace(",", "\u202f"))
+        return data_html(esc(f"{int(value):,}".replace(",", "\u202f")))
     if isinstance(value, (float, np.floating)) and float(value).is_integer() and abs(value) >= 1000:
-        return esc(f"{value:,.0f}".replace(",", "\u202f"))
-    return esc(value)
+        return data_html(esc(f"{value:,.0f}".replace(",", "\u202f")))
+    return data_html(esc(value))
 
 
 def layer_popups(frame, spec, recipe_layer: dict) -> list[dict]:
@@ -115,10 +121,10 @@ def layer_popups(frame, spec, recipe_layer: dict) -> list[dict]:
                 continue
             rows.append((labels[column], _value_html(value)))
         if "source" in frame.columns and isinstance(row["source"], str):
-            rows.append((labels["source"], esc(row["source"])))
+            rows.append((labels["source"], data_html(esc(row["source"]))))
         if "accuracy_m" in frame.columns and pd.notna(row["accuracy_m"]):
             rows.append((labels["accuracy_m"], esc(f"±{row['accuracy_m']:,.0f}".replace(",", "\u202f")) + f"&nbsp;{metres}"))
-        popup = f'<div class="ga-popup"><h3>{tr(name)}</h3><p class="ga-note">{title}</p>{popup_table(rows)}</div>'
+        popup = f'<div class="ga-popup"><h3>{data_html(tr(name))}</h3><p class="ga-note">{title}</p>{popup_table(rows)}</div>'
         out.append({"_style": feature_style(recipe_layer, class_entry["color"] if class_entry else None), "_popup": popup, "_tooltip": tr(name)})
     return out
 
