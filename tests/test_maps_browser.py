@@ -1,10 +1,11 @@
-"""The exported maps, index and Sankey pages in a real browser (headless Debian Chromium through playwright), offline.
+"""The exported maps, index, summary and Sankey pages in a real browser (headless Debian Chromium), offline,
+on a desktop (1440x900) and a touch phone (390x844).
 
-One ``geo-almaty run`` on the embedded data and one small map built from a user
-catalog (a tiny world whose names are markup, quotes, «» and Kazakh letters) are
-rendered once per module; every page is opened from ``file://`` with all other
-requests aborted, so the tests also prove the pages need no network (basemap
-tiles aside). Screenshots go to ``test-artifacts/``.
+The session's one ``geo-almaty run`` on the embedded data (``main_run`` in conftest) and one small map
+built from a user catalog (a tiny world whose names are markup, quotes, «» and Kazakh letters, with
+synthetic settlements and rivers) are opened from ``file://`` with all other requests aborted, so the
+tests also prove the pages need no network (basemap tiles aside). Screenshots of every page, viewport and
+language go to ``test-artifacts/``.
 """
 from __future__ import annotations
 

@@ -106,7 +106,10 @@ def page_html(title: dict[str, str], body: str, lang: str, *, index_href: str | 
 def index_html(outcomes: dict, inputs, links: dict[str, list[tuple[dict, str]]], lang: str) -> str:
     """The index page linking every output, with the top three sites per facility type."""
     def link_list(items: list[tuple[dict, str]]) -> str:
-        return "<ul>" + "".join(f'<li><a href="{esc(href)}" data-keep-lang>{tr(label)}</a></li>' for label, href in items) + "</ul>"
+        def keep(href: str) -> str:  # pages carry the language on; data files are downloaded as they are
+            return " data-keep-lang" if href.split("#")[0].endswith(".html") else ""
+
+        return "<ul>" + "".join(f'<li><a href="{esc(href)}"{keep(href)}>{tr(label)}</a></li>' for label, href in items) + "</ul>"
 
     blocks = []
     for key in ("maps", "flows", "results"):

@@ -7,6 +7,7 @@ only while its layer is on the map. Symbols: ``fill`` (polygon), ``line``, ``das
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .. import settings
@@ -34,8 +35,9 @@ class LegendItem:
             raise ValueError(f"legend symbol {self.symbol!r} is not one of {', '.join(SYMBOLS)}")
 
     def colours(self) -> list[str]:
-        """The colours this row draws with (for the no-reuse check)."""
-        return [c.lower() for c in (self.colour, self.outline) if c]
+        """The colours this row draws with, ramp stops included (for the no-reuse check)."""
+        stops = re.findall(r"#[0-9a-fA-F]{6}\b", self.gradient or "")
+        return [c.lower() for c in (self.colour, self.outline, *stops) if c]
 
 
 @dataclass
