@@ -107,7 +107,10 @@ def test_another_stream_adds_a_layer_and_its_legend_in_one_call(main_run, recipe
         add_overlay(m, folium.FeatureGroup(), key="loc:catchments", title=title, group="facilities")
     with pytest.raises(ValueError, match="legend group"):
         add_overlay(m, folium.FeatureGroup(), key="x", title=title, group="nowhere", legend=[LegendItem(title, "#654321")])
+    m.shell.add_legend_group("rules", {"ru": "Ограничения размещения", "kk": "Орналастыру шектеулері", "en": "Siting rules"})
+    add_overlay(m, folium.FeatureGroup(), key="rules:airport", title=title, group="rules", legend=[LegendItem(title, "#13579b", "hatch")])
     html = render_map(m, "ru")
+    assert html.index('data-group="rules"') > html.index('data-group="base"'), "a new group comes after the standard ones"
     assert 'data-legend-key="loc:catchments"' in html and "Зоны обслуживания" in html and 'GA.registerLayer("loc:catchments"' in html
 
 

@@ -52,9 +52,6 @@ class LegendSection:
     #: Colours shared on purpose with another section (e.g. a facility's pin and its site list).
     shared_colours: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
-        if self.group not in LEGEND_GROUPS:
-            raise ValueError(f"legend group {self.group!r} is not one of {', '.join(LEGEND_GROUPS)}")
 
 
 def item_html(item: LegendItem) -> str:
@@ -83,14 +80,19 @@ def section_html(section: LegendSection) -> str:
     return f'<div class="ga-legend-section" data-legend-key="{esc(section.key)}">{heading}{rows}{note}</div>'
 
 
-def legend_html(sections: list[LegendSection]) -> str:
-    """Collapsible groups (``<details>``) of sections, in :data:`LEGEND_GROUPS` order."""
+def default_groups() -> dict[str, dict[str, str]]:
+    """The standard legend groups with their titles in each language."""
+    return {group: {lang: message(message_id, lang) for lang in settings.LANGUAGES} for group, message_id in LEGEND_GROUPS.items()}
+
+
+def legend_html(sections: list[LegendSection], groups: dict[str, dict[str, str]] | None = None) -> str:
+    """Collapsible groups (``<details>``) of sections, in the order of ``groups`` (default :data:`LEGEND_GROUPS`)."""
     blocks = []
-    for group, message_id in LEGEND_GROUPS.items():
+    for group, group_title in (groups or default_groups()).items():
         members = [s for s in sections if s.group == group]
         if not members:
             continue
-        title = tr({lang: message(message_id, lang) for lang in settings.LANGUAGES})
+        title = tr(group_title)
         body = "".join(section_html(s) for s in members)
         blocks.append(f'<details class="ga-legend-group" data-group="{group}" open><summary>{title}</summary>{body}</details>')
     empty = f'<p class="ga-note ga-legend-empty" hidden>{tr({lang: message("legend_empty", lang) for lang in settings.LANGUAGES})}</p>'

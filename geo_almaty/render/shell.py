@@ -14,7 +14,8 @@ Adding a layer with its legend is one call (see :func:`add_overlay`)::
                 legend=[LegendItem({"ru": "Зона", "kk": "Аймақ", "en": "Catchment"}, "#6a51a3", "fill")], show=False)
 
 The overlay appears in the layer list under its trilingual title, and its legend section shows in the
-panel's ``group`` ("facilities", "flows" or "base") only while the layer is on the map.
+panel's ``group`` ("facilities", "flows" or "base") only while the layer is on the map. A new group is
+one more call: ``m.shell.add_legend_group("rules", {"ru": "Ограничения", "kk": "Шектеулер", "en": "Siting rules"})``.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from folium.template import Template
 
 from .. import settings
 from ..i18n import messages
-from .legend import LegendItem, LegendSection, legend_html
+from .legend import LegendItem, LegendSection, default_groups, legend_html
 from .text import LANGUAGE_CSS, esc, tr, tr_message
 
 #: Messages the page's scripts use (control titles, units, the measuring tool).
@@ -127,6 +128,7 @@ class MapShell(MacroElement):
         self.blocks: list[str] = []
         self.footer: list[str] = []
         self.legend: list[LegendSection] = []
+        self.legend_groups = default_groups()
         self.overlays: list[tuple[str, MacroElement]] = []
         self.minimaps: list[MacroElement] = []
         self.measure = False
@@ -138,12 +140,18 @@ class MapShell(MacroElement):
         return i18n_script(self.title, self.lang) + "\n" + static_text("ga_map.js").replace("</", "<\\/")
 
     def body_html(self) -> str:
-        return "".join(self.blocks) + legend_html(self.legend) + "".join(self.footer)
+        return "".join(self.blocks) + legend_html(self.legend, self.legend_groups) + "".join(self.footer)
+
+    def add_legend_group(self, key: str, title: dict[str, str]) -> None:
+        """A further legend group (e.g. ``rules`` for siting-rule exclusions), shown after the standard ones."""
+        self.legend_groups.setdefault(key, title)
 
     def register(self, key: str, layer: MacroElement, legend: LegendSection | None = None) -> None:
         """Tie ``layer`` (already on the map) to ``key``; its legend section shows while it is on the map."""
         if any(k == key for k, _ in self.overlays):
             raise ValueError(f"map layer key {key!r} is used twice")
+        if legend is not None and legend.group not in self.legend_groups:
+            raise ValueError(f"legend group {legend.group!r} is not one of {', '.join(self.legend_groups)} (add it with add_legend_group)")
         self.overlays.append((key, layer))
         if legend is not None:
             self.legend.append(legend)
@@ -154,8 +162,9 @@ def add_overlay(m: folium.Map, layer: MacroElement, *, key: str, title: dict[str
                 note: dict[str, str] | None = None, show: bool = True, control: bool = True) -> MacroElement:
     """Add ``layer`` (a FeatureGroup, ImageOverlay, …) to ``m`` as a toggleable overlay with a legend section.
 
-    ``title`` is the layer list entry (ru/kk/en plain text); ``group`` one of the legend groups
-    (:data:`geo_almaty.render.legend.LEGEND_GROUPS`); ``legend`` its rows, ``note`` a line under them.
+    ``title`` is the layer list entry (ru/kk/en plain text); ``group`` a legend group of the map
+    (facilities, flows, base, or one added with ``m.shell.add_legend_group``); ``legend`` its rows,
+    ``legend_title`` the section's heading (default ``title``), ``note`` a line under the rows.
     ``control=False`` keeps it out of the layer list (the page switches it itself).
     """
     layer.layer_name = tr(title)
