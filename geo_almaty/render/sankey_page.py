@@ -161,6 +161,14 @@ def diagram_svg(diagram: SankeyDiagram, labels: pd.DataFrame, layout: str) -> st
         x = box.x1 + 5 if right else box.x0 - 5
         anchor = "start" if right else "end"
         y = (box.y0 + box.y1) / 2
+        if lines == 2 and 0 < box.column < last and box.y1 - box.y0 >= 90:
+            # On a narrow screen a tall middle node is labelled along itself, leaving the gaps to its neighbours' labels.
+            cx = (box.x0 + box.x1) / 2
+            spans = "".join(f'<tspan class="t t-{lang}">{esc(label(labels, "node", n, lang))} — {esc(format_kt(totals[n], lang))}</tspan>'
+                            for lang in settings.LANGUAGES)
+            parts.append(f'<text x="{_f(cx)}" y="{_f(y)}" text-anchor="middle" dominant-baseline="middle" '
+                         f'transform="rotate(-90 {_f(cx)} {_f(y)})" data-node="{esc(n)}">{spans}</text>')
+            continue
         spans = []
         for lang in settings.LANGUAGES:
             name, value = esc(label(labels, "node", n, lang)), esc(format_kt(totals[n], lang))
