@@ -292,17 +292,19 @@
     function overlaps(a, b) { return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom; }
     function update() {
       if (!map.hasLayer(group)) { return; }
-      var z = map.getZoom(), placed = [];
-      items.forEach(function (it) {
+      var z = map.getZoom(), shown = [], placed = [];
+      items.forEach(function (it) {   // writes first ...
         if (z < it.spec.z) {
           if (layer.hasLayer(it.marker)) { layer.removeLayer(it.marker); }
           return;
         }
         if (!layer.hasLayer(it.marker)) { layer.addLayer(it.marker); }
-        var text = it.marker._icon.firstChild;
-        text.style.visibility = '';
-        var r = text.getBoundingClientRect();
-        if (placed.some(function (q) { return overlaps(q, r); })) { text.style.visibility = 'hidden'; } else { placed.push(r); }
+        it.marker._icon.firstChild.style.visibility = '';
+        shown.push(it);
+      });
+      var boxes = shown.map(function (it) { return it.marker._icon.firstChild.getBoundingClientRect(); });   // ... one layout ...
+      shown.forEach(function (it, i) {   // ... then hide what would overlap a more important label
+        if (placed.some(function (q) { return overlaps(q, boxes[i]); })) { it.marker._icon.firstChild.style.visibility = 'hidden'; } else { placed.push(boxes[i]); }
       });
     }
     map.on('zoomend', update);
