@@ -63,6 +63,8 @@ class Allocation:
     rows: tuple[str, ...]
     features: pd.DataFrame
     surface_base: np.ndarray = field(repr=False)
+    #: The grid ``surface_base`` lies on (the supply grid when candidates are finer; see ``Study.supply``).
+    grid: AnalysisGrid | None = None
 
     @property
     def total(self) -> float:
@@ -130,7 +132,7 @@ def allocate_flows(specs: dict[str, dict], flows: pd.DataFrame, layers: dict[str
         per_unit = KG_PER_T if unit == "t/yr" else M2_PER_HA
         result[flow_id] = Allocation(
             id=flow_id, title=dict(spec["title"]), unit=unit, base_unit="kg/yr" if unit == "t/yr" else "m2", per_unit=per_unit,
-            total_base=int(total_base), proxy=proxy, note=spec["note"], rows=rows, features=features, surface_base=surface,
+            total_base=int(total_base), proxy=proxy, note=spec["note"], rows=rows, features=features, surface_base=surface, grid=grid,
         )
         log.info("allocated %s: %.0f %s by %s over %d features", flow_id, result[flow_id].total, unit, proxy, len(features))
     return result

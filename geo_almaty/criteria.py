@@ -29,7 +29,7 @@ from scipy.spatial import cKDTree
 
 from . import settings
 from .allocate import Allocation
-from .candidates import Candidates
+from .candidates import Candidates, square_candidates
 from .errors import DataUnavailableError, ProfileError
 from .grid import AnalysisGrid
 from .prepare import Study
@@ -94,7 +94,7 @@ def criterion_raw(spec: dict, study: Study, candidates: Candidates, allocations:
         frame = _layer_subset(study, spec, where)
         if metric != "straight":
             return road_distance_raw(frame, spec, study, candidates, cache)
-        distance, nearest = distance_to_features(frame.geometry.values, candidates, study)
+        distance, nearest = distance_to_features(frame.geometry.values, candidates, study, tree_key=_tree_key(spec))
         return CriterionRaw(distance, nearest, frame)
     if kind == "share":
         return CriterionRaw(_share(study, spec, candidates, where))
@@ -103,10 +103,12 @@ def criterion_raw(spec: dict, study: Study, candidates: Candidates, allocations:
             raise ProfileError(f"unknown allocation '{spec['allocation']}'", column=f"{where}/allocation", expected="one of " + ", ".join(allocations))
         if metric != "straight":
             return road_reachable_raw(spec, study, candidates, allocations[spec["allocation"]], cache)
+        supply = study.supply_study
+        store = _supply_cache(study, cache)
         key = ("reachable", spec["allocation"], float(spec["radius_m"]))
-        if key not in cache:
-            cache[key] = reachable_surface(allocations[spec["allocation"]].surface(), study.grid, float(spec["radius_m"]))
-        return CriterionRaw(_sample(cache[key], candidates))
+        if key not in store:
+            store[key] = reachable_surface(allocations[spec["allocation"]].surface(), supply.grid, float(spec["radius_m"]))
+        return CriterionRaw(sample_supply(store[key], study, candidates))
     if kind == "raster":
         return CriterionRaw(_sample(_raster(study, spec, where), candidates))
     raise ProfileError(f"unknown criterion type '{kind}'", column=f"{where}/type", expected="distance, colocation, share, reachable or raster")
@@ -179,7 +181,23 @@ def sample_point_tree(geometries: np.ndarray, step_m: float) -> tuple[cKDTree, n
     return cKDTree(coords, leafsize=32, balanced_tree=False, compact_nodes=False), owner[first]
 
 
-def distance_to_features(geometries: np.ndarray, candidates: Candidates, study: Study) -> tuple[np.ndarray, np.ndarray]:
+def _tree_key(spec: dict) -> tuple:
+    """What identifies a criterion's features within a study (for :func:`feature_tree`)."""
+    return ("tree", spec["layer"], tuple(spec.get("classes", ())))
+
+
+def feature_tree(study: Study, geometries: np.ndarray, step_m: float, key: tuple | None = None) -> tuple[cKDTree, np.ndarray]:
+    """:func:`sample_point_tree`, kept in ``study.cache`` under ``key`` when the study keeps derived data (tiles share it)."""
+    if key is None or study.cache is None:
+        return sample_point_tree(geometries, step_m)
+    key = (*key, float(step_m))
+    if key not in study.cache:
+        study.cache[key] = sample_point_tree(geometries, step_m)
+    return study.cache[key]
+
+
+def distance_to_features(geometries: np.ndarray, candidates: Candidates, study: Study, *,
+                         tree_key: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Metres from each candidate centre to the nearest feature, and that feature's index; 0 inside polygons.
 
     The distance is to the nearest sample point (:func:`feature_sample_points`,
@@ -190,7 +208,7 @@ def distance_to_features(geometries: np.ndarray, candidates: Candidates, study: 
     """
     step = max(study.grid.cell_size * DENSIFY_FRACTION, 1.0)
     geometries = np.asarray(geometries, dtype=object)
-    tree, owner = sample_point_tree(geometries, step)
+    tree, owner = feature_tree(study, geometries, step, tree_key)
     n = len(candidates)
     distance = np.zeros(n)
     nearest = np.zeros(n, dtype=np.int64)
@@ -253,6 +271,24 @@ def _sample(array: np.ndarray, candidates: Candidates) -> np.ndarray:
     ok = candidates.cell >= 0
     out[ok] = flat[candidates.cell[ok]]
     return out
+
+
+def sample_supply(surface: np.ndarray, study: Study, candidates: Candidates) -> np.ndarray:
+    """A surface on the study's supply grid at each candidate: its own cell, or the supply cell holding its centre (NaN outside)."""
+    if study.supply is None:
+        return _sample(surface, candidates)
+    grid = study.supply.grid
+    row, col = grid.index_of(candidates.x, candidates.y)
+    ok = (row >= 0) & (row < grid.height) & (col >= 0) & (col < grid.width)
+    out = np.full(len(candidates), np.nan)
+    out[ok] = surface[row[ok], col[ok]]
+    return out
+
+
+def _supply_cache(study: Study, cache: dict) -> dict:
+    """Where reachable sums on the supply grid are kept: the supply study's cache (shared by profiles and tiles), else ``cache``."""
+    supply = study.supply_study
+    return supply.cache if supply is not study and supply.cache is not None else cache
 
 
 def _share(study: Study, spec: dict, candidates: Candidates, where: str) -> np.ndarray:
@@ -329,12 +365,12 @@ def road_distance_raw(frame, spec: dict, study: Study, candidates: Candidates, c
     geometries = np.asarray(frame.geometry.values, dtype=object)
     network = study.network
     if network is None:
-        distance, nearest = distance_to_features(geometries, candidates, study)
+        distance, nearest = distance_to_features(geometries, candidates, study, tree_key=_tree_key(spec))
         return CriterionRaw(distance * fallback_factor(metric), nearest, frame, metric, straight=lambda rows: distance[rows],
                             note=fallback_note(), fallback=True)
     weight, scale = _weight_and_scale(metric)
     step = max(study.grid.cell_size * DENSIFY_FRACTION, 1.0)
-    tree, owner = sample_point_tree(geometries, step)
+    tree, owner = feature_tree(study, geometries, step, _tree_key(spec))
     points = connect_cached(study, tree.data[:, 0], tree.data[:, 1], f"points of layer {spec['layer']}")
     sites = candidate_connection(study, candidates, cache)
     towards = spec.get("direction", "to_site") == "from_site"
@@ -363,6 +399,21 @@ def road_reachable_raw(spec: dict, study: Study, candidates: Candidates, allocat
     metric = criterion_metric(spec)
     surface = allocation.surface()
     radius_m = float(spec["radius_m"]) if metric == "road_km" else None
+    supply = study.supply_study
+    if supply is not study:  # finer candidates: the sums at the supply cells' centres, sampled
+        store = _supply_cache(study, cache)
+        key = ("road_reachable_surface", allocation.id, metric, radius_m, spec.get("radius_min"))
+        if key not in store:
+            if "candidates" not in store:  # kept, so that the connection cached by id(candidates) stays valid
+                store["candidates"] = square_candidates(supply)
+            coarse = store["candidates"]
+            found = road_reachable_raw(spec, supply, coarse, allocation, store)
+            at_cells = np.full(supply.grid.shape, np.nan)
+            at_cells.ravel()[coarse.cell] = found.values
+            store[key] = (at_cells, found)
+        at_cells, found = store[key]
+        return CriterionRaw(sample_supply(at_cells, study, candidates), metric=metric, note=found.note, fallback=found.fallback,
+                            straight=_disc_sums(surface, supply.grid, candidates, radius_m) if radius_m else None)
     network = study.network
     if network is None:
         crow = radius_m / settings.FALLBACK_CIRCUITY if radius_m else float(spec["radius_min"]) / fallback_factor(metric)

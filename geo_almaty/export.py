@@ -20,6 +20,7 @@ from .allocate import Allocation
 from .atomic import atomic_path
 from .explain import site_reasons, tonnage_reached
 from .prepare import Study
+from .quantiles import exact_quantile
 from .reproducible import fixed_gdal_timestamp
 from .score import ScoreResult
 from .select import candidate_districts, district_names
@@ -51,17 +52,33 @@ def breakdown_columns(result: ScoreResult, rows: np.ndarray, *, straight: bool =
 DEFAULT_CANDIDATE_SHARE = 0.10
 
 
-def scored_frame(result: ScoreResult, study: Study, *, include_excluded: bool = False, best_share: float | None = None) -> gpd.GeoDataFrame:
+def best_share_rows(rows: np.ndarray, scores: np.ndarray, best_share: float,
+                    limit: int | None = settings.MAX_GEOPACKAGE_CANDIDATES) -> np.ndarray:
+    """``rows`` (non-excluded candidates, in candidate order) whose score is in the best ``best_share``
+    (ties kept), at most ``limit`` of them (the best by score, ties by candidate order), in candidate order."""
+    if not len(rows):
+        return rows
+    cutoff = exact_quantile(scores, 1.0 - best_share) if np.isfinite(scores).all() else np.nanquantile(scores, 1.0 - best_share)
+    keep = scores >= cutoff
+    if limit is not None and keep.sum() > limit:
+        order = np.lexsort((rows, -scores))[:limit]
+        keep = np.zeros(len(rows), dtype=bool)
+        keep[order] = True
+    return rows[keep]
+
+
+def scored_frame(result: ScoreResult, study: Study, *, include_excluded: bool = False, best_share: float | None = None,
+                 rows: np.ndarray | None = None) -> gpd.GeoDataFrame:
     """Candidates with score, district, exclusion and the criterion breakdown (EPSG:32643).
 
     ``best_share`` keeps only that share of the non-excluded candidates, best first
-    (ties kept); ``None`` keeps all of them.
+    (ties kept; at most ``settings.MAX_GEOPACKAGE_CANDIDATES``); ``None`` keeps all of
+    them. ``rows`` gives the candidates to write instead (a tiled run's best share).
     """
-    rows = np.arange(len(result.candidates)) if include_excluded else np.flatnonzero(~result.excluded)
-    if best_share is not None and len(rows):
-        scores = result.score[rows]
-        cutoff = np.nanquantile(scores, 1.0 - best_share) if np.isfinite(scores).any() else np.inf
-        rows = rows[scores >= cutoff]
+    if rows is None:
+        rows = np.arange(len(result.candidates)) if include_excluded else np.flatnonzero(~result.excluded)
+        if best_share is not None and len(rows):
+            rows = best_share_rows(rows, result.score[rows], best_share)
     districts = candidate_districts(study, result)
     data = {
         "candidate_id": result.candidates.labels(rows),
@@ -71,7 +88,7 @@ def scored_frame(result: ScoreResult, study: Study, *, include_excluded: bool = 
         "excluded_by": result.exclusion[rows].astype(str),
         **breakdown_columns(result, rows),
     }
-    return gpd.GeoDataFrame(data, geometry=result.candidates.geometries(study)[rows], crs=settings.ANALYSIS_CRS)
+    return gpd.GeoDataFrame(data, geometry=result.candidates.geometries(study, rows), crs=settings.ANALYSIS_CRS)
 
 
 def top_sites_frame(result: ScoreResult, study: Study, selection: pd.DataFrame, allocations: dict[str, Allocation], lang: str) -> gpd.GeoDataFrame:
@@ -193,15 +210,34 @@ def score_surface(result: ScoreResult, study: Study) -> np.ndarray:
     return candidate_surface(result.score, result.candidates, study)
 
 
-def write_score_geotiff(path: str | Path, result: ScoreResult, study: Study) -> Path:
-    """The score surface as a single-band GeoTIFF on the EPSG:32643 grid (NaN = no data)."""
+#: Rows of the score GeoTIFF written at once (its internal tiles are 256 × 256 pixels).
+GEOTIFF_BAND_ROWS = 256
+
+
+def write_score_geotiff(path: str | Path, result: ScoreResult, study: Study, surface: np.ndarray | None = None) -> Path:
+    """The score surface as a single-band GeoTIFF on the EPSG:32643 grid (NaN = no data).
+
+    ``surface`` (float32, grid shape) is the surface of a tiled run; by default it is
+    drawn from ``result``. Written window by window, so every path gives the same bytes.
+    """
+    return write_surface_geotiff(path, score_surface(result, study) if surface is None else surface, study.grid,
+                                 f"{result.profile.id} suitability score (0-1)",
+                                 {"facility": result.profile.id, "crs_note": "EPSG:32643", "nodata": "excluded or outside the study area"})
+
+
+def write_surface_geotiff(path: str | Path, surface: np.ndarray, grid, description: str, tags: dict[str, str]) -> Path:
+    """A float32 surface on ``grid`` as a deflated, tiled single-band GeoTIFF, written in bands of
+    :data:`GEOTIFF_BAND_ROWS` rows (rasterio windows), atomically."""
+    from rasterio.windows import Window
+
     path = Path(path)
-    surface = score_surface(result, study)
-    profile = dict(driver="GTiff", height=study.grid.height, width=study.grid.width, count=1, dtype="float32",
-                   crs=settings.ANALYSIS_CRS, transform=study.grid.transform, nodata=np.nan, compress="deflate", tiled=True)
+    profile = dict(driver="GTiff", height=grid.height, width=grid.width, count=1, dtype="float32",
+                   crs=settings.ANALYSIS_CRS, transform=grid.transform, nodata=np.nan, compress="deflate", tiled=True)
     with atomic_path(path) as tmp:
         with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(surface, 1)
-            dst.set_band_description(1, f"{result.profile.id} suitability score (0-1)")
-            dst.update_tags(facility=result.profile.id, crs_note="EPSG:32643", nodata="excluded or outside the study area")
+            for start in range(0, grid.height, GEOTIFF_BAND_ROWS):
+                stop = min(start + GEOTIFF_BAND_ROWS, grid.height)
+                dst.write(np.asarray(surface[start:stop], dtype=np.float32), 1, window=Window(0, start, grid.width, stop - start))
+            dst.set_band_description(1, description)
+            dst.update_tags(**tags)
     return path

@@ -47,6 +47,18 @@ class Study:
     _network_built: bool = field(default=False, repr=False)
     #: Points joined to the road network, shared by every profile scored on this study (see criteria).
     road_cache: dict = field(default_factory=dict, repr=False)
+    #: The coarser study over the whole study area on which flows are spread and reachable sums computed, when
+    #: this study's cells are finer than ``settings.SUPPLY_CELL_SIZE_M`` or its candidates are limited to a
+    #: boundary (None: this study itself). Candidates sample the supply cell holding their centre.
+    supply: Study | None = field(default=None, repr=False)
+    #: Derived data shared by profiles and tiles (reachable sums on a supply study, KD-trees of feature sample
+    #: points in tiled runs); None: nothing is kept.
+    cache: dict | None = field(default=None, repr=False)
+
+    @property
+    def supply_study(self) -> Study:
+        """Where flows are spread and reachable sums computed: :attr:`supply`, or this study."""
+        return self.supply if self.supply is not None else self
 
     def layer(self, name: str) -> gpd.GeoDataFrame | None:
         """A loaded layer, or None when the catalog has no data for it."""
@@ -83,18 +95,24 @@ class Study:
 
 def prepare_study(catalog: Catalog, cell_size: float = settings.DEFAULT_CELL_SIZE_M, *, progress: bool = False,
                   layers: dict[str, gpd.GeoDataFrame] | None = None,
-                  check_memory: Callable[[AnalysisGrid, BaseGeometry, dict[str, gpd.GeoDataFrame]], object] | None = None) -> Study:
+                  check_memory: Callable[[AnalysisGrid, BaseGeometry, dict[str, gpd.GeoDataFrame]], object] | None = None,
+                  within: str | None = None) -> Study:
     """Load the catalog's layers and derive the grid, study-area mask, land-use shares and slope.
 
     ``layers`` may be passed when already loaded. Before any grid array exists,
     ``check_memory(grid, area, layers)`` may refuse the work (see
     :func:`geo_almaty.memory.check_memory`); by default the study alone is checked
-    against the memory budget.
+    against the memory budget. ``within`` names a polygon layer (e.g. ``city_boundary``)
+    that limits the grid and the candidates; flows still come from the whole study area.
+
+    Cells finer than ``settings.SUPPLY_CELL_SIZE_M`` (or a ``within`` limit) get a
+    :attr:`Study.supply` study at that cell size over the whole study area.
     """
     from .study_area import study_area_geometry
 
     layers = load_layers(catalog, progress=progress) if layers is None else layers
-    area = study_area_geometry(catalog, layers)
+    full_area = study_area_geometry(catalog, layers)
+    area = candidate_area(full_area, layers, within)
     grid = study_grid(area, cell_size)
     if check_memory is None:
         from .memory import check_memory as check, workload_for
@@ -102,13 +120,59 @@ def prepare_study(catalog: Catalog, cell_size: float = settings.DEFAULT_CELL_SIZ
         check(workload_for(grid, area, layers, catalog))
     else:
         check_memory(grid, area, layers)
+    decoupled = needs_supply_study(cell_size, within)
+    study = study_on_grid(catalog, layers, area, grid, population=not decoupled, progress=progress)
+    if decoupled:
+        study.supply = supply_study(catalog, layers, full_area, cell_size)
+    log.info("study grid %d×%d cells of %.0f m, %d inside the study area", grid.width, grid.height, cell_size, int(study.inside.sum()))
+    return study
+
+
+def needs_supply_study(cell_size: float, within: str | None = None) -> bool:
+    """Whether flows go on a coarser supply study than the candidate grid (see :attr:`Study.supply`)."""
+    return cell_size < settings.SUPPLY_CELL_SIZE_M or within is not None
+
+
+def supply_study(catalog: Catalog, layers: dict[str, gpd.GeoDataFrame], area: BaseGeometry, cell_size: float) -> Study:
+    """The supply study over the whole study ``area``: cells of ``settings.SUPPLY_CELL_SIZE_M`` (or ``cell_size`` if coarser)."""
+    size = max(float(cell_size), settings.SUPPLY_CELL_SIZE_M)
+    supply = study_on_grid(catalog, layers, area, study_grid(area, size))
+    supply.cache = {}
+    return supply
+
+
+def study_on_grid(catalog: Catalog, layers: dict[str, gpd.GeoDataFrame], area: BaseGeometry, grid: AnalysisGrid, *,
+                  population: bool = True, progress: bool = False, terrain_grid: AnalysisGrid | None = None) -> Study:
+    """A :class:`Study` of ``area`` on ``grid``: mask, land-use shares, population (optional) and terrain.
+
+    ``terrain_grid`` is the whole grid when ``grid`` is a window of it (a tile): the DEM
+    is then read one row beyond the window on each side, so the slope at the window's
+    edge is the one the whole grid gives.
+    """
     inside = burn_values([area], [1], grid).astype(bool)
     study = Study(catalog, layers, grid, area, inside)
-    steps = {"land use": _add_land_use, "population": _add_population, "terrain": _add_terrain}
-    for step in progress_bar(list(steps), desc="prepare", unit="step", enabled=progress):
+    steps = {"land use": lambda s: _add_land_use(s, terrain_grid), "population": _add_population if population else None,
+             "terrain": lambda s: _add_terrain(s, terrain_grid)}
+    for step in progress_bar([k for k, v in steps.items() if v is not None], desc="prepare", unit="step", enabled=progress):
         steps[step](study)
-    log.info("study grid %d×%d cells of %.0f m, %d inside the study area", grid.width, grid.height, cell_size, int(inside.sum()))
     return study
+
+
+def candidate_area(area: BaseGeometry, layers: dict[str, gpd.GeoDataFrame], within: str | None) -> BaseGeometry:
+    """The study area, limited to the polygons of layer ``within`` when given."""
+    if within is None:
+        return area
+    frame = layers.get(within)
+    if frame is None or not len(frame):
+        raise InputError("the layer limiting the candidates has no data", layer=within, column="--within",
+                         expected="a loaded polygon layer of the catalog, e.g. city_boundary")
+    import shapely
+
+    limited = shapely.intersection(area, shapely.union_all(frame.geometry.values))
+    if limited.is_empty or limited.area <= 0:
+        raise InputError("the layer limiting the candidates does not overlap the study area", layer=within, column="--within",
+                         expected="polygons inside the study area")
+    return limited
 
 
 def study_grid(area: BaseGeometry, cell_size: float) -> AnalysisGrid:
@@ -123,7 +187,7 @@ def study_grid(area: BaseGeometry, cell_size: float) -> AnalysisGrid:
     return grid
 
 
-def _add_land_use(study: Study) -> None:
+def _add_land_use(study: Study, whole: AnalysisGrid | None = None) -> None:
     spec = study.catalog.layers.get("land_use")
     classes = spec.classes if spec else ()
     study.land_use_classes = tuple(classes)
@@ -134,7 +198,7 @@ def _add_land_use(study: Study) -> None:
     elif study.catalog.has_data("landcover") and len(classes):
         from .raster import landcover_classes
 
-        index = landcover_classes(study.catalog.layer("landcover"), study.grid, tuple(classes))
+        index = landcover_classes(study.catalog.layer("landcover"), study.grid, tuple(classes), coverage_grid=whole)
         shares = np.zeros((len(classes), *study.grid.shape), dtype=np.float32)
         valid = index >= 0
         rows, cols = np.nonzero(valid)
@@ -157,10 +221,21 @@ def population_surface(cells: np.ndarray, people: np.ndarray, grid) -> np.ndarra
     return np.bincount(cell, weights=np.nan_to_num(people)[feature] * share, minlength=grid.width * grid.height).reshape(grid.shape)
 
 
-def _add_terrain(study: Study) -> None:
+def _add_terrain(study: Study, whole: AnalysisGrid | None = None) -> None:
     if not study.catalog.has_data("dem"):
         return
     from .raster import read_raster_on_grid, slope_degrees
 
-    study.dem = read_raster_on_grid(study.catalog.layer("dem"), study.grid)
-    study.slope = slope_degrees(study.dem, study.grid.cell_size)
+    grid = study.grid
+    if whole is None or whole == grid:
+        study.dem = read_raster_on_grid(study.catalog.layer("dem"), grid)
+        study.slope = slope_degrees(study.dem, grid.cell_size)
+        return
+    # A full-width window of ``whole``: read one row more on each side (within ``whole``) for the slope's differences.
+    row0 = round((whole.y0 - grid.y0) / grid.cell_size)
+    top, bottom = max(row0 - 1, 0), min(row0 + grid.height + 1, whole.height)
+    halo = AnalysisGrid(whole.x0, whole.y0 - top * whole.cell_size, whole.cell_size, whole.width, bottom - top)
+    dem = read_raster_on_grid(study.catalog.layer("dem"), halo, coverage_grid=whole)
+    inner = slice(row0 - top, row0 - top + grid.height)
+    study.dem = dem[inner]
+    study.slope = slope_degrees(dem, grid.cell_size)[inner]

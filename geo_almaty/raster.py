@@ -48,8 +48,12 @@ def coverage_of(src: rasterio.io.DatasetReader, grid: AnalysisGrid) -> float:
     return (ix * iy) / ((gx1 - gx0) * (gy1 - gy0))
 
 
-def read_raster_on_grid(spec: LayerSpec, grid: AnalysisGrid, *, categorical: bool = False) -> np.ndarray:
-    """Band ``source.band`` of ``spec`` resampled onto ``grid`` (float64, NaN where no data)."""
+def read_raster_on_grid(spec: LayerSpec, grid: AnalysisGrid, *, categorical: bool = False,
+                        coverage_grid: AnalysisGrid | None = None) -> np.ndarray:
+    """Band ``source.band`` of ``spec`` resampled onto ``grid`` (float64, NaN where no data).
+
+    The raster must cover ``coverage_grid`` (default ``grid``; the whole grid when ``grid`` is a tile of it).
+    """
     with _open(spec) as src:
         file = str(spec.source.path)
         if src.crs is None:
@@ -57,7 +61,7 @@ def read_raster_on_grid(spec: LayerSpec, grid: AnalysisGrid, *, categorical: boo
         band = spec.source.band
         if not 1 <= band <= src.count:
             raise RasterError(f"no band {band} (the file has {src.count})", file=file, layer=spec.name, column="source.band", expected=f"a band from 1 to {src.count}")
-        covered = coverage_of(src, grid)
+        covered = coverage_of(src, coverage_grid or grid)
         if covered < MIN_COVERAGE:
             raise RasterError(f"covers only {covered:.0%} of the study area", file=file, layer=spec.name,
                               expected=f"a raster covering at least {MIN_COVERAGE:.0%} of the study area")
@@ -83,7 +87,8 @@ def slope_degrees(dem: np.ndarray, cell_size: float) -> np.ndarray:
     return np.degrees(np.arctan(np.hypot(dz_dx, dz_dy)))
 
 
-def landcover_classes(spec: LayerSpec, grid: AnalysisGrid, classes: tuple[str, ...]) -> np.ndarray:
+def landcover_classes(spec: LayerSpec, grid: AnalysisGrid, classes: tuple[str, ...], *,
+                      coverage_grid: AnalysisGrid | None = None) -> np.ndarray:
     """Land-cover codes mapped through ``source.values`` to indices into ``classes`` (-1: unmapped or no data)."""
     mapping = (spec.source.values or {}).get("class", {}) if spec.source else {}
     if not mapping:
@@ -100,7 +105,7 @@ def landcover_classes(spec: LayerSpec, grid: AnalysisGrid, classes: tuple[str, .
         except ValueError:
             raise RasterError(f"raster code '{code}' is not a number", file=spec.source.path, layer=spec.name, column="source.values.class",
                               expected="numeric raster codes as keys") from None
-    codes = read_raster_on_grid(spec, grid, categorical=True)
+    codes = read_raster_on_grid(spec, grid, categorical=True, coverage_grid=coverage_grid)
     result = np.full(grid.shape, -1, dtype=np.int16)
     for value, index in numeric.items():
         result[codes == value] = index

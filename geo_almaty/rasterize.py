@@ -40,6 +40,36 @@ def burn_values(geometries: Sequence, values: Sequence[int] | np.ndarray, grid: 
                                   all_touched=bool(lines.all()) and len(lines) > 0, out=out)
 
 
+#: Most cells burnt at once by :func:`burn_at_cells` (a band of full rows; 64 MB of int32).
+BURN_BAND_CELLS = 1 << 24
+
+
+def grid_rows(grid: AnalysisGrid, start: int, stop: int) -> AnalysisGrid:
+    """The full-width window of rows ``start`` to ``stop`` (exclusive) of ``grid``."""
+    return AnalysisGrid(grid.x0, grid.y0 - start * grid.cell_size, grid.cell_size, grid.width, stop - start)
+
+
+def burn_at_cells(geometries: Sequence, values: Sequence[int] | np.ndarray, grid: AnalysisGrid, cells: np.ndarray, fill: int = 0,
+                  band_cells: int = BURN_BAND_CELLS) -> np.ndarray:
+    """:func:`burn_values` sampled at flat ``cells`` of ``grid`` (``fill`` where a cell is -1), in bands of full rows
+    holding at most ``band_cells`` cells, so that a fine grid is never burnt whole."""
+    cells = np.asarray(cells, dtype=np.int64)
+    out = np.full(len(cells), fill, dtype=np.int32)
+    ok = np.flatnonzero(cells >= 0)
+    if not len(ok):
+        return out
+    band = max(1, band_cells // grid.width)
+    if grid.height <= band:
+        out[ok] = burn_values(geometries, values, grid, fill).ravel()[cells[ok]]
+        return out
+    row = cells[ok] // grid.width
+    for start in np.unique(row // band) * band:
+        here = ok[(row >= start) & (row < start + band)]
+        stop = min(start + band, grid.height)
+        out[here] = burn_values(geometries, values, grid_rows(grid, int(start), int(stop)), fill).ravel()[cells[here] - start * grid.width]
+    return out
+
+
 def burn_index(geometries: Sequence, grid: AnalysisGrid) -> np.ndarray:
     """Raster of feature numbers: ``i + 1`` where feature ``i`` covers a cell centre, 0 elsewhere."""
     return burn_values(geometries, np.arange(1, len(geometries) + 1), grid)

@@ -68,8 +68,13 @@ def check_profile_data(profile: FacilityProfile, study: Study) -> None:
 
 
 def score_candidates(profile: FacilityProfile, study: Study, candidates: Candidates, allocations: dict[str, Allocation], *,
-                     force_ahp: bool = False, progress: bool = False) -> ScoreResult:
-    """Exclude, measure, value, weigh and aggregate ``candidates`` for ``profile``."""
+                     force_ahp: bool = False, progress: bool = False, value_specs: dict[str, dict] | None = None) -> ScoreResult:
+    """Exclude, measure, value, weigh and aggregate ``candidates`` for ``profile``.
+
+    ``value_specs`` (criterion id → value function with numeric bounds) replaces the
+    profile's value functions, e.g. with data-relative bounds resolved over a whole grid
+    that is scored tile by tile (:mod:`geo_almaty.tiles`).
+    """
     excluded, exclusion = apply_exclusions(study, candidates, list(profile.exclusions))
     kept = ~excluded
     criteria = list(profile.criteria)
@@ -102,7 +107,7 @@ def score_candidates(profile: FacilityProfile, study: Study, candidates: Candida
             road[spec["id"]] = result
             if result.note:
                 notes.append(f"{spec['id']}: {result.note}")
-        value_spec = default_value_spec(spec)
+        value_spec = (value_specs or {}).get(spec["id"]) or default_value_spec(spec)
         values[:, j] = apply_value_function(value_spec, result.values, reference=result.values[kept], where=f"criteria/{spec['id']}/value")
     weights, ahp = criterion_weights(profile, force=force_ahp, skip=set(skipped))
     if profile.aggregation["method"] == "owa":

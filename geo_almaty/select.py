@@ -18,7 +18,7 @@ import pandas as pd
 from .allocate import OUTSIDE_DISTRICTS
 from .errors import SelectionError
 from .prepare import Study
-from .rasterize import burn_values
+from .rasterize import burn_at_cells
 from .score import ScoreResult
 
 log = logging.getLogger(__name__)
@@ -35,11 +35,7 @@ def candidate_districts(study: Study, result: ScoreResult) -> np.ndarray:
     out = np.full(len(result.candidates), OUTSIDE_DISTRICTS, dtype=object)
     if districts is None:
         return out
-    index = burn_values(districts.geometry.values, np.arange(1, len(districts) + 1), study.grid).ravel()
-    cell = result.candidates.cell
-    ok = cell >= 0
-    number = np.zeros(len(cell), dtype=np.int64)
-    number[ok] = index[cell[ok]]
+    number = burn_at_cells(districts.geometry.values, np.arange(1, len(districts) + 1), study.grid, result.candidates.cell)
     ids = districts["district_id"].to_numpy()
     out[number > 0] = ids[number[number > 0] - 1]
     return out

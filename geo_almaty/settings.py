@@ -67,6 +67,23 @@ MASS_FLOW_UNIT = "t/yr"
 #: browser, the GIS and the estimate's own error (see geo_almaty/memory.py).
 MEMORY_BUDGET_FRACTION = 0.5
 
+#: Flows are spread, and reachable sums (by disc or by road) computed, on a grid of this cell size (m) when the
+#: candidate cells are finer: candidates sample the supply cell holding their centre, so a 10 m grid does not
+#: multiply the allocation surfaces and their convolutions by 625 (see geo_almaty/prepare.py, ``Study.supply``).
+SUPPLY_CELL_SIZE_M = 250.0
+#: Grids whose in-memory estimate exceeds the memory budget are scored in tiles (geo_almaty/tiles.py). The
+#: best candidates kept with their exact (float64) score while the tiles stream, for the selection walk and
+#: the GeoPackage's best share; widened ×4 (another pass) when the walk needs more.
+TILED_POOL_CANDIDATES = 1_000_000
+#: Most candidates written to a facility's GeoPackage (the best share, ``export.DEFAULT_CANDIDATE_SHARE``,
+#: capped); the GeoTIFF always holds every score.
+MAX_GEOPACKAGE_CANDIDATES = 100_000
+#: Where tiles are scored: ``local`` (this process, one tile after another) or ``dask`` (tasks on a Dask
+#: cluster: a LocalCluster of ``DASK_WORKERS`` processes × ``DASK_THREADS`` threads unless an address is given).
+TILE_ENGINE = "local"
+DASK_WORKERS = 2
+DASK_THREADS = 1
+
 #: Timestamp written into GeoPackages (``gpkg_contents.last_change``) so that identical inputs give
 #: byte-identical files; ``SOURCE_DATE_EPOCH`` (seconds since 1970, the reproducible-builds convention)
 #: overrides it.

@@ -7,25 +7,39 @@ best 5 % of supply scores 1" without typing a tonnage.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import numpy as np
 
 from .errors import ProfileError
+from .quantiles import exact_quantile
 
 _PERCENTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
 
 
-def resolve_bound(bound: float | str, raw: np.ndarray, *, where: str) -> float:
-    """A numeric bound, or ``min``/``max``/``pNN`` computed over the finite values of ``raw``."""
+def bound_quantile(bound: float | str, *, where: str) -> float | None:
+    """The quantile (0-1) a data-relative bound stands for (``min`` 0, ``max`` 1, ``p95`` 0.95); None for a number."""
     if isinstance(bound, (int, float)):
-        return float(bound)
-    finite = raw[np.isfinite(raw)]
+        return None
     if bound in ("min", "max"):
-        return float(finite.min() if bound == "min" else finite.max()) if len(finite) else 0.0
+        return 0.0 if bound == "min" else 1.0
     match = _PERCENTILE.match(str(bound))
     if not match:
         raise ProfileError(f"unknown bound '{bound}'", column=where, expected="a number, min, max or a percentile like p95")
-    return float(np.percentile(finite, float(match.group(1)))) if len(finite) else 0.0
+    return float(match.group(1)) / 100
+
+
+def resolve_bound(bound: float | str, raw: np.ndarray, *, where: str) -> float:
+    """A numeric bound, or ``min``/``max``/``pNN`` computed over the finite values of ``raw``.
+
+    Percentiles are numpy's linear ones (:func:`geo_almaty.quantiles.exact_quantile`), the same
+    numbers a tiled run streams (:class:`geo_almaty.quantiles.StreamedQuantiles`).
+    """
+    q = bound_quantile(bound, where=where)
+    if q is None:
+        return float(bound)
+    finite = raw[np.isfinite(raw)]
+    return exact_quantile(finite, q) if len(finite) else 0.0
 
 
 def linear(raw: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -89,19 +103,33 @@ def apply_value_function(spec: dict, raw: np.ndarray, *, reference: np.ndarray |
 _BOUND_KEYS = ("low", "high", "at", "midpoint", "width")
 
 
-def resolve_value_spec(spec: dict, reference: np.ndarray, *, where: str = "value") -> dict:
+def resolve_value_spec(spec: dict, reference: np.ndarray | None = None, *, where: str = "value",
+                       quantile: Callable[[float], float] | None = None) -> dict:
     """``spec`` with every data-relative bound (``min``, ``max``, ``pNN``) replaced by its number over ``reference``.
 
     Evaluating the result on any raw values gives what :func:`apply_value_function`
-    gives with ``reference``, without recomputing percentiles each time.
+    gives with ``reference``, without recomputing percentiles each time. A tiled run
+    passes ``quantile`` (q in 0-1 → the value over every non-excluded candidate) instead.
     """
+    def resolve(bound, at: str) -> float:
+        if quantile is None:
+            return resolve_bound(bound, reference, where=at)
+        q = bound_quantile(bound, where=at)
+        return float(bound) if q is None else quantile(q)
+
     out = dict(spec)
     for key in _BOUND_KEYS:
         if key in out:
-            out[key] = resolve_bound(out[key], reference, where=f"{where}/{key}")
+            out[key] = resolve(out[key], f"{where}/{key}")
     if "points" in out:
-        out["points"] = [resolve_bound(p, reference, where=f"{where}/points") for p in out["points"]]
+        out["points"] = [resolve(p, f"{where}/points") for p in out["points"]]
     return out
+
+
+def relative_quantiles(spec: dict, *, where: str = "value") -> list[float]:
+    """The quantiles (0-1) the data-relative bounds of ``spec`` need, in order of appearance."""
+    bounds = [spec[k] for k in _BOUND_KEYS if k in spec] + list(spec.get("points", []))
+    return [q for q in (bound_quantile(b, where=where) for b in bounds) if q is not None]
 
 
 def has_relative_bounds(spec: dict) -> bool:

@@ -38,7 +38,7 @@ import shapely
 
 from ..allocate import Allocation, allocate_flows
 from ..candidates import Candidates, apply_exclusions
-from ..criteria import _layer_subset, _sample, reachable_surface
+from ..criteria import _layer_subset, reachable_surface, sample_supply
 from ..errors import DataUnavailableError, InputError
 from ..flows import evaluate
 from ..prepare import Study
@@ -303,7 +303,8 @@ def _add_flow_criterion(model: RobustModel, study: Study, j: int, allocations: d
     model.totals[aid] = total
     if aid not in cache:
         doubled = {**specs[aid], "total": {"product": [specs[aid]["total"], {"constant": 2.0, "why": "robustness: a second total"}]}}
-        cache[aid] = allocate_flows({aid: doubled}, flows, study.layers, study.grid, study.population_weights())[aid]
+        supply = study.supply_study
+        cache[aid] = allocate_flows({aid: doubled}, flows, study.layers, supply.grid, supply.population_weights())[aid]
     base, twice = allocations[aid].surface_base, cache[aid].surface_base
     scales = bool(np.abs(twice - 2 * base).max() <= max(1e-6 * float(twice.max()), 2.0))  # whole-kg rounding
     value_spec = spec["value"]
@@ -315,6 +316,6 @@ def _add_flow_criterion(model: RobustModel, study: Study, j: int, allocations: d
     if scales:
         delta = np.nan_to_num(raw0)
     else:
-        reach2 = _sample(reachable_surface(cache[aid].surface(), study.grid, float(spec["radius_m"])), model.candidates)
+        reach2 = sample_supply(reachable_surface(cache[aid].surface(), study.supply_study.grid, float(spec["radius_m"])), study, model.candidates)
         delta = np.nan_to_num(reach2 - raw0)
     model.flow_criteria.append(FlowCriterion(j, aid, value_spec, raw0, delta))
