@@ -101,14 +101,30 @@ def _add_scoring(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--candidates-layer", help="score the features of this catalog layer (plots, vacant buildings) instead of a grid")
     parser.add_argument("--top", type=positive_int, help="number of sites to choose, 1 or more (default: the profile's)")
     parser.add_argument("--force-ahp", action="store_true", help="accept an AHP matrix with a consistency ratio above 0.1")
+    parser.add_argument("--within", metavar="LAYER", help="candidates only inside this polygon layer, e.g. city_boundary "
+                                                          "(flows still come from the whole study area)")
 
 
-def _score_one(args: argparse.Namespace):
-    """Load the inputs and score ``args.facility`` with the options of :func:`_add_scoring`."""
+def _add_tiles(parser: argparse.ArgumentParser) -> None:
+    """Options of scoring a grid in tiles (see geo_almaty/tiles.py)."""
+    parser.add_argument("--tile-size", type=positive_int, metavar="CELLS",
+                        help="score in tiles of about this many cells (default: tiles only when the grid does not fit the memory budget, "
+                             "sized to it)")
+    parser.add_argument("--engine", choices=("local", "dask"), default=settings.TILE_ENGINE,
+                        help="where tiles are scored: this process, or tasks on a Dask cluster (default %(default)s)")
+    parser.add_argument("--workers", type=positive_int, help=f"Dask worker processes of the local cluster (default {settings.DASK_WORKERS})")
+    parser.add_argument("--threads", type=positive_int, help=f"threads per Dask worker (default {settings.DASK_THREADS})")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (tcp://host:8786) instead of a local cluster")
+
+
+def _score_one(args: argparse.Namespace, engine=None):
+    """Load the inputs and score ``args.facility`` with the options of :func:`_add_scoring` (in tiles when ``engine`` is given)."""
     from .pipeline import load_inputs, score_facility
 
     inputs = load_inputs(args.catalog, args.cell_size, profiles=[args.facility], force_ahp=args.force_ahp, progress=True,
-                         shape="features" if args.candidates_layer else args.shape, memory_budget=args.memory_budget)
+                         shape="features" if args.candidates_layer else args.shape, memory_budget=args.memory_budget,
+                         within=args.within, tiling="auto" if engine is not None else "never",
+                         tile_cells=getattr(args, "tile_size", None), engine=engine)
     outcome = score_facility(inputs, args.facility, shape=args.shape, candidates_layer=args.candidates_layer, top_n=args.top,
                              force_ahp=args.force_ahp, progress=True)
     return inputs, outcome
@@ -151,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--out", type=Path, required=True, help="output folder")
     _add_overwrite(score)
     _add_memory(score)
+    _add_tiles(score)
     score.set_defaults(func=cmd_score)
 
     robust = sub.add_parser("robust", help="how sure are we: Monte Carlo robustness and one-at-a-time sensitivity of one facility type's sites")
@@ -271,15 +288,33 @@ def cmd_map(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     from .atomic import staged_output, staged_path
     from .pipeline import write_facility_outputs
+    from .tiles import open_engine
 
     with staged_output(args.out, overwrite=args.overwrite, command="geo-almaty score") as stage:
-        inputs, outcome = _score_one(args)
+        with open_engine(args.engine, workers=args.workers, threads=args.threads, address=args.scheduler) as engine:
+            inputs, outcome = _score_one(args, engine)
         paths = write_facility_outputs(outcome, inputs, stage, args.lang, all_candidates=args.all_candidates)
+    _print_tiles(outcome, inputs)
     _print_top_sites(outcome, inputs, args.lang)
     _print_shortfall(outcome)
     for path in paths:
         print(f"wrote {staged_path(stage, args.out, path)}")
     return 0
+
+
+def _print_tiles(outcome, inputs) -> None:
+    tiled = outcome.tiled
+    if tiled is not None:
+        plan = inputs.study.plan
+        print(f"scored in {tiled.tiles} tile(s) of {plan.rows:,} × {plan.width:,} cells ({tiled.engine} engine; memory budget "
+              f"{_bytes(plan.budget)}, estimated peak {_bytes(plan.peak)}); passes: "
+              + ", ".join(f"{k} {v}" for k, v in tiled.passes.items() if v))
+
+
+def _bytes(value: int) -> str:
+    from .memory import format_bytes
+
+    return format_bytes(value)
 
 
 def _print_shortfall(outcome) -> None:
@@ -292,7 +327,7 @@ def _print_top_sites(outcome, inputs, lang: str) -> None:
     from .explain import format_amount, site_reasons, tonnage_reached
 
     result = outcome.result
-    print(f"{result.profile.title[lang]}: {len(result.candidates):,} candidates, {int(result.excluded.sum()):,} excluded; top {len(outcome.selection)}:")
+    print(f"{result.profile.title[lang]}: {outcome.candidate_count:,} candidates, {outcome.excluded_count:,} excluded; top {len(outcome.selection)}:")
     _print_road_notes(result)
     for row in outcome.selection.itertuples():
         reached = tonnage_reached(result, row.candidate, inputs.allocations)

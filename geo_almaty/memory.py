@@ -84,10 +84,17 @@ class Workload:
     dem: bool = False
     profiles: tuple[ProfileLoad, ...] = ()
     study_area_m2: float | None = None
+    #: The supply grid flows are spread on when the candidate cells are finer (see ``prepare.Study.supply``).
+    supply_grid: AnalysisGrid | None = None
 
     @property
     def cells(self) -> int:
         return self.grid.width * self.grid.height
+
+    @property
+    def supply_cells(self) -> int:
+        """Cells that carry the flow surfaces and reachable sums."""
+        return self.cells if self.supply_grid is None else self.supply_grid.width * self.supply_grid.height
 
 
 @dataclass(frozen=True)
@@ -145,28 +152,31 @@ def estimate_memory(workload: Workload) -> MemoryEstimate:
     """
     w = workload
     n, m, o2 = w.cells, w.candidates, OVERSAMPLE**2
+    ns = w.supply_cells  # flows and reachable sums (the candidate grid itself unless it is finer than the supply grid)
     k_classes = max(w.land_use_classes, 1)
     stages: dict[str, float] = {}
     inside = 1.0 * n
     burn = max(5 * o2, 2 * o2 + 4 * k_classes + OVERSAMPLE) * n
     stages["land-use shares"] = inside + burn
-    study = inside + 4 * k_classes * n + (16 * n if w.dem else 0)
+    study = inside + 4 * k_classes * n + (16 * n if w.dem else 0) + (0.0 if w.supply_grid is None else (1 + 4 * k_classes) * ns)
     if w.dem:
         stages["terrain"] = study + 40 * n
-    covered = o2 * n * min(max(w.allocation_coverage, 0.0), 1.0)  # fine sub-cells under the allocation polygons
-    tally = 8 * min(w.allocation_features * n, max(2 * covered, TALLY_CAP_BYTES / 8))  # (feature, cell) counts, see rasterize
-    allocation_transient = (4 * o2 + 24) * n + 48 * covered + tally
-    stages["flow allocation"] = study + allocation_transient + 8 * n * w.allocations
-    kept = study + 8 * n * w.allocations
+    if w.allocations or w.allocation_coverage:
+        covered = o2 * ns * min(max(w.allocation_coverage, 0.0), 1.0)  # fine sub-cells under the allocation polygons
+        tally = 8 * min(w.allocation_features * ns, max(2 * covered, TALLY_CAP_BYTES / 8))  # (feature, cell) counts, see rasterize
+        allocation_transient = (4 * o2 + 24) * ns + 48 * covered + tally
+        stages["flow allocation"] = study + allocation_transient + 8 * ns * w.allocations
+    kept = study + 8 * ns * w.allocations
     candidates = (HEX_BYTES if w.shape == "hex" else 32) * m
     stages["candidates"] = kept + candidates + (16 * n if w.shape == "square" else 0)
     kept += candidates
     results = 0.0
+    supply = w.supply_grid or w.grid
     for load in w.profiles:
         result = m * (24 * load.criteria + 16 * load.distance_criteria + 24)
         transient = max(12.6 * n, 60 * m + 4 * n if load.distance_criteria else 0.0, 5 * o2 * n if load.share_layers else 0.0,
-                        max((_fft_bytes(w.grid, r) for r in load.reachable_radii_m), default=0.0))
-        cache = 8 * n * len(load.reachable_radii_m)
+                        max((_fft_bytes(supply, r) for r in load.reachable_radii_m), default=0.0))
+        cache = 8 * ns * len(load.reachable_radii_m)
         stages["scoring"] = max(stages.get("scoring", 0.0), kept + results + result + cache + transient)
         results += result
     stages["outputs"] = kept + results + 12 * n + 0.1 * m * 400
@@ -220,8 +230,11 @@ def format_bytes(value: float) -> str:
     return f"{value / 1024:.0f} KiB"
 
 
-def check_memory(workload: Workload, budget: int | str | None = None) -> MemoryEstimate:
-    """Refuse ``workload`` with the estimate and a cell size that fits when it exceeds the budget; return the estimate."""
+def check_memory(workload: Workload, budget: int | str | None = None, *, hint: str | None = None) -> MemoryEstimate:
+    """Refuse ``workload`` with the estimate and a cell size that fits when it exceeds the budget; return the estimate.
+
+    ``hint`` is one more remedy for the message (e.g. that another command tiles the grid).
+    """
     estimate = estimate_memory(workload)
     limit = memory_budget(budget)
     if estimate.peak <= limit:
@@ -231,6 +244,8 @@ def check_memory(workload: Workload, budget: int | str | None = None) -> MemoryE
               if suggestion else "a smaller study area")
     if workload.shape == "hex":
         remedy += ", square cells (--shape square)"
+    if hint:
+        remedy += f", {hint}"
     raise MemoryBudgetError(f"this grid needs {estimate.describe()}, more than the memory budget of {format_bytes(limit)}",
                             column="--cell-size", expected=f"{remedy}, or a larger --memory-budget if the machine has the RAM")
 
@@ -238,6 +253,8 @@ def check_memory(workload: Workload, budget: int | str | None = None) -> MemoryE
 def rescale(workload: Workload, cell_size: float) -> Workload:
     """The same workload on a grid of ``cell_size`` (cells and candidates scale with the cell area)."""
     grid = AnalysisGrid.covering(workload.grid.bounds, cell_size)
+    if workload.supply_grid is not None and cell_size >= workload.supply_grid.cell_size:
+        workload = replace(workload, supply_grid=None)
     if workload.study_area_m2 is not None and workload.shape != "features":
         candidates = candidate_count(workload.study_area_m2, cell_size, workload.shape)
     else:
@@ -262,13 +279,20 @@ ALLOCATION_POLYGON_LAYERS = ("districts", "building_stock", "parks", "population
 
 
 def workload_for(grid: AnalysisGrid, area, layers: dict, catalog, *, profiles=(), allocation_specs: dict | None = None,
-                 shape: str = "square") -> Workload:
+                 shape: str = "square", supply_area=None) -> Workload:
     """The :class:`Workload` of preparing ``catalog`` on ``grid`` and scoring ``profiles`` with ``shape`` candidates.
 
     ``area`` is the study area (EPSG:32643), ``layers`` the loaded vector layers;
-    ``profiles`` are :class:`~geo_almaty.profiles.FacilityProfile` objects.
+    ``profiles`` are :class:`~geo_almaty.profiles.FacilityProfile` objects. ``supply_area``
+    (default ``area``) is where flows are spread when the candidates are limited to a
+    boundary; cells finer than ``settings.SUPPLY_CELL_SIZE_M`` spread them on a supply grid.
     """
     import shapely
+
+    supply_grid = None
+    if grid.cell_size < settings.SUPPLY_CELL_SIZE_M or supply_area is not None:
+        supply_grid = AnalysisGrid.covering((area if supply_area is None else supply_area).bounds,
+                                            max(grid.cell_size, settings.SUPPLY_CELL_SIZE_M))
 
     land_use = catalog.layers.get("land_use")
     grid_area = max((grid.bounds[2] - grid.bounds[0]) * (grid.bounds[3] - grid.bounds[1]), 1.0)
@@ -286,6 +310,7 @@ def workload_for(grid: AnalysisGrid, area, layers: dict, catalog, *, profiles=()
         dem=catalog.has_data("dem") or catalog.has_data("landcover"),
         profiles=tuple(ProfileLoad.of(p) for p in profiles),
         study_area_m2=float(area.area),
+        supply_grid=supply_grid,
     )
 
 
@@ -300,3 +325,93 @@ def candidate_count(area_m2: float, cell_size: float, shape: str) -> int:
     if shape == "square":
         return int(math.ceil(area_m2 / cell_size**2))
     return 0
+
+
+# --- tiles: grids scored part by part (geo_almaty/tiles.py) ---------------------------------------------
+
+#: Bytes per candidate of the tiled pool (index, score, x, y, district, sort keys) kept while tiles stream.
+POOL_BYTES = 64
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """How a grid too large for memory is scored: strips of ``rows`` full rows, ``concurrent`` at a time.
+
+    ``fixed`` is what the run holds for the whole grid (the supply study, the score and
+    exclusion rasters at 5 bytes per cell, the selection pool); ``tile`` one strip's estimate.
+    """
+
+    rows: int
+    tiles: int
+    width: int
+    tile: MemoryEstimate
+    fixed: int
+    budget: int
+    concurrent: int = 1
+
+    @property
+    def peak(self) -> int:
+        """Estimated peak of the tiled run (bytes)."""
+        return self.fixed + self.concurrent * self.tile.peak
+
+    @property
+    def tile_cells(self) -> int:
+        return self.rows * self.width
+
+    def describe(self) -> str:
+        """'12 tiles of 1,500 × 3,200 cells (about 1.2 GiB each, 1 at a time) and 310 MiB for the whole grid'."""
+        return (f"{self.tiles} tile(s) of {self.rows:,} × {self.width:,} cells (about {format_bytes(self.tile.peak)} each, "
+                f"{self.concurrent} at a time) and {format_bytes(self.fixed)} for the whole grid")
+
+
+def tile_workload(workload: Workload, rows: int) -> Workload:
+    """One strip of ``rows`` full rows of ``workload``'s grid (plus the DEM's two halo rows), scored without its own flows:
+    the candidates sample the supply grid, which :func:`tiled_fixed_bytes` counts once."""
+    g = workload.grid
+    rows = max(1, min(rows, g.height))
+    grid = AnalysisGrid(g.x0, g.y0, g.cell_size, g.width, min(rows + 2, g.height))
+    density = workload.candidates / max(workload.cells, 1)
+    return replace(workload, grid=grid, candidates=int(math.ceil(density * grid.width * grid.height)), allocations=0,
+                   allocation_coverage=0.0, allocation_features=1, supply_grid=None,
+                   profiles=tuple(replace(p, reachable_radii_m=()) for p in workload.profiles))
+
+
+def tiled_fixed_bytes(workload: Workload, pool: int) -> int:
+    """What a tiled run holds for the whole grid: the supply study with its flows and reachable sums (estimated as an
+    in-memory run on the supply grid), float32 scores and uint8 exclusion codes per cell, the selection pool and the
+    breakdown of the best candidates written out."""
+    supply_grid = workload.supply_grid or AnalysisGrid.covering(workload.grid.bounds, max(workload.grid.cell_size, settings.SUPPLY_CELL_SIZE_M))
+    area = workload.study_area_m2 if workload.study_area_m2 is not None else supply_grid.width * supply_grid.height * supply_grid.cell_size**2
+    supply = replace(workload, grid=supply_grid, supply_grid=None, shape="square",
+                     candidates=candidate_count(area, supply_grid.cell_size, "square"))
+    per_best = max((24 * p.criteria + 16 * p.distance_criteria + 24 for p in workload.profiles), default=64) + 400
+    return int(estimate_memory(supply).peak + SAFETY_FACTOR * (5 * workload.cells + POOL_BYTES * pool
+                                                              + per_best * settings.MAX_GEOPACKAGE_CANDIDATES))
+
+
+def plan_tiles(workload: Workload, budget: int | str | None = None, *, tile_cells: int | None = None, concurrent: int = 1,
+               pool: int = settings.TILED_POOL_CANDIDATES) -> TilePlan:
+    """Strips that fit ``budget`` (bytes, '8GB', default :func:`memory_budget`) with ``concurrent`` strips at a time, sized
+    from :meth:`MemoryEstimate.max_cells`; ``tile_cells`` forces the strip size instead (at least one row).
+
+    Raises :class:`MemoryBudgetError` when even one-row strips do not fit.
+    """
+    limit = memory_budget(budget)
+    g = workload.grid
+    fixed = tiled_fixed_bytes(workload, pool)
+    share = (limit - fixed) // max(concurrent, 1)
+    if tile_cells is not None:
+        rows = max(1, int(tile_cells) // g.width)
+    else:
+        probe = estimate_memory(tile_workload(workload, min(g.height, 64)))
+        rows = max(probe.max_cells(share) // g.width - 2, 0) if share > 0 else 0
+    rows = min(rows, g.height)
+    while rows > 1 and estimate_memory(tile_workload(workload, rows)).peak > share:
+        rows = int(rows * 0.9)
+    tile = estimate_memory(tile_workload(workload, max(rows, 1)))
+    if rows < 1 or fixed + max(concurrent, 1) * tile.peak > limit:
+        raise MemoryBudgetError(f"even in tiles this grid needs {format_bytes(fixed)} for the whole grid ({g.height:,} × {g.width:,} cells of "
+                                f"{g.cell_size:g} m) and {format_bytes(tile.peak)} per strip of {max(rows, 1)} row(s), more than the memory "
+                                f"budget of {format_bytes(limit)}", column="--memory-budget",
+                                expected="a larger --memory-budget, fewer Dask workers or threads, a coarser --cell-size or a smaller area")
+    return TilePlan(rows, int(math.ceil(g.height / rows)), g.width, tile, fixed, limit, max(concurrent, 1))

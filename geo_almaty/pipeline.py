@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -15,7 +16,7 @@ from . import settings
 from .allocate import Allocation, allocate_flows, load_allocation_specs
 from .candidates import Candidates, feature_candidates, hex_candidates, square_candidates
 from .catalog import Catalog, load_catalog
-from .errors import SelectionError
+from .errors import InputError, SelectionError
 from .export import DEFAULT_CANDIDATE_SHARE, allocations_by_district, criteria_table, scored_frame, top_sites_frame, write_csv, write_geopackage, write_score_geotiff
 from .flows import load_flows, load_labels
 from .prepare import Study, prepare_study
@@ -23,12 +24,19 @@ from .profiles import FacilityProfile, load_profile
 from .score import ScoreResult, check_profile_data, score_candidates
 from .select import select_sites
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .tiles import TiledScores
+
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Inputs:
-    """Loaded and prepared inputs shared by every facility type."""
+    """Loaded and prepared inputs shared by every facility type.
+
+    ``study`` is a :class:`~geo_almaty.prepare.Study`, or a :class:`~geo_almaty.tiles.TiledStudy`
+    when the grid is scored in tiles (``engine`` says where the tiles are scored).
+    """
 
     catalog: Catalog
     study: Study
@@ -36,41 +44,93 @@ class Inputs:
     labels: pd.DataFrame
     allocation_specs: dict[str, dict]
     allocations: dict[str, Allocation]
+    engine: object | None = None
+
+    @property
+    def tiled(self) -> bool:
+        """Whether the grid is scored in tiles."""
+        return self.engine is not None
 
 
 @dataclass
 class FacilityOutcome:
-    """Scores and chosen sites for one facility profile."""
+    """Scores and chosen sites for one facility profile.
+
+    On a tiled grid ``result`` holds only the candidates the outputs need (the chosen
+    sites and the GeoPackage's best share; ``selection.candidate`` indexes them) and
+    ``tiled`` the per-cell scores and exclusion codes of the whole grid.
+    """
 
     profile: FacilityProfile
     candidates: Candidates
     result: ScoreResult
     selection: pd.DataFrame
+    tiled: TiledScores | None = None
+
+    @property
+    def candidate_count(self) -> int:
+        return self.tiled.candidates if self.tiled is not None else len(self.result.candidates)
+
+    @property
+    def excluded_count(self) -> int:
+        return self.tiled.excluded if self.tiled is not None else int(self.result.excluded.sum())
+
+
+#: ``load_inputs(tiling=...)``: refuse grids above the memory budget, tile them, or always tile.
+TILING_MODES = ("never", "auto", "always")
 
 
 def load_inputs(catalog_path: str | Path | None = None, cell_size: float = settings.DEFAULT_CELL_SIZE_M, *,
                 profiles: list[str] | None = None, force_ahp: bool = False, progress: bool = False, shape: str = "square",
-                memory_budget: int | str | None = None) -> Inputs:
+                memory_budget: int | str | None = None, within: str | None = None, tiling: str = "never",
+                tile_cells: int | None = None, engine=None) -> Inputs:
     """Read flows and the catalog, validate ``profiles`` against them, then prepare layers and allocations.
 
     Before any grid array is allocated, the memory of preparing the grid and
-    scoring ``profiles`` with ``shape`` candidates is estimated and refused above
+    scoring ``profiles`` with ``shape`` candidates is estimated against
     ``memory_budget`` (bytes or '8GB'; default: see :func:`geo_almaty.memory.memory_budget`).
+    Above it the work is refused, unless ``tiling="auto"``: square cells are then
+    scored in tiles sized to the budget (:mod:`geo_almaty.tiles`). ``tiling="always"``,
+    ``tile_cells`` (cells per tile) or an ``engine`` (:func:`geo_almaty.tiles.open_engine`;
+    a Dask engine scores the tiles as tasks) force tiles. ``within`` limits the grid and
+    the candidates to the polygons of a layer (e.g. ``city_boundary``).
     """
-    from .memory import check_memory, workload_for
+    from .layers import load_layers
+    from .memory import check_memory, estimate_memory, memory_budget as budget_of, plan_tiles, workload_for
+    from .prepare import candidate_area, study_grid
+    from .study_area import study_area_geometry
 
+    if tiling not in TILING_MODES:
+        raise InputError(f"tiling '{tiling}'", column="tiling", expected=", ".join(TILING_MODES))
     labels = load_labels()
     flows = load_flows(labels=labels)
     catalog = load_catalog(catalog_path)
     specs = load_allocation_specs()
     loaded = [load_profile(name, catalog, set(specs), force_ahp=force_ahp) for name in profiles or []]
+    layers = load_layers(catalog, progress=progress)
+    full_area = study_area_geometry(catalog, layers)
+    area = candidate_area(full_area, layers, within)
+    grid = study_grid(area, cell_size)
+    workload = workload_for(grid, area, layers, catalog, profiles=loaded, allocation_specs=specs, shape=shape,
+                            supply_area=full_area if within else None)
+    forced = tiling == "always" or tile_cells is not None or (engine is not None and engine.name != "local")
+    tiled = forced or (tiling == "auto" and shape == "square" and estimate_memory(workload).peak > budget_of(memory_budget))
+    if not tiled:
+        check_memory(workload, memory_budget, hint="geo-almaty score (which scores such grids in tiles)" if shape == "square" else None)
+        study = prepare_study(catalog, cell_size, progress=progress, layers=layers, check_memory=lambda *_: None, within=within)
+    else:
+        from .prepare import supply_study
+        from .tiles import LocalEngine, prepare_tiled
 
-    def check(grid, area, layers) -> None:
-        check_memory(workload_for(grid, area, layers, catalog, profiles=loaded, allocation_specs=specs, shape=shape), memory_budget)
-
-    study = prepare_study(catalog, cell_size, progress=progress, check_memory=check)
-    allocations = allocate_flows(specs, flows, study.layers, study.grid, study.population_weights())
-    return Inputs(catalog, study, flows, labels, specs, allocations)
+        if shape != "square":
+            raise InputError(f"{shape} candidates cannot be scored in tiles", column="--shape",
+                             expected="square cells (--shape square) for grids above the memory budget")
+        engine = engine or LocalEngine()
+        plan = plan_tiles(workload, memory_budget, tile_cells=tile_cells, concurrent=engine.concurrency)
+        study = prepare_tiled(catalog, layers, area, grid, supply_study(catalog, layers, full_area, cell_size), plan, within)
+    supply = study.supply_study
+    allocations = allocate_flows(specs, flows, layers, supply.grid, supply.population_weights())
+    return Inputs(catalog, study, flows, labels, specs, allocations, engine if tiled else None)
 
 
 def make_candidates(study: Study, shape: str = "square", candidates_layer: str | None = None, cell_size: float | None = None) -> Candidates:
@@ -84,9 +144,21 @@ def make_candidates(study: Study, shape: str = "square", candidates_layer: str |
 
 def score_facility(inputs: Inputs, facility: str | Path, *, shape: str = "square", candidates_layer: str | None = None,
                    top_n: int | None = None, force_ahp: bool = False, progress: bool = False) -> FacilityOutcome:
-    """Score and select sites for one facility profile."""
+    """Score and select sites for one facility profile (in tiles when ``inputs`` are tiled)."""
     profile = load_profile(facility, inputs.catalog, set(inputs.allocation_specs), force_ahp=force_ahp)
     check_profile_data(profile, inputs.study)
+    if inputs.tiled:
+        from .tiles import score_tiled
+
+        if candidates_layer or shape != "square":
+            raise InputError("only square cells are scored in tiles", column="--candidates-layer" if candidates_layer else "--shape",
+                             expected="square cells, or a coarser --cell-size that fits in memory")
+        if not inputs.study.counts.sum():
+            raise SelectionError("no candidate site: no square cell centre lies in the study area", layer="study_area",
+                                 expected=f"a finer --cell-size than {inputs.study.grid.cell_size:g} m, or a larger study area")
+        tiled = score_tiled(profile, inputs.study, inputs.allocations, engine=inputs.engine, top_n=top_n, force_ahp=force_ahp,
+                            progress=progress)
+        return FacilityOutcome(profile, tiled.result.candidates, tiled.result, tiled.selection, tiled.scores)
     candidates = make_candidates(inputs.study, shape, candidates_layer)
     if not len(candidates):
         raise SelectionError(f"no candidate site: no {candidates.kind} cell centre lies in the study area", layer=candidates_layer or "study_area",
@@ -99,17 +171,24 @@ def score_facility(inputs: Inputs, facility: str | Path, *, shape: str = "square
 def write_facility_outputs(outcome: FacilityOutcome, inputs: Inputs, out_dir: str | Path, lang: str, *, all_candidates: bool = False) -> list[Path]:
     """GeoPackage (top sites, best candidates, criteria table), CSV of the top sites with reasons, GeoTIFF score surface.
 
-    The GeoPackage keeps the best 10 % of candidates unless ``all_candidates``;
-    the GeoTIFF always holds every score.
+    The GeoPackage keeps the best 10 % of candidates (at most ``settings.MAX_GEOPACKAGE_CANDIDATES``)
+    unless ``all_candidates``; the GeoTIFF always holds every score.
     """
     out_dir = Path(out_dir)
     pid = outcome.profile.id
     top = top_sites_frame(outcome.result, inputs.study, outcome.selection, inputs.allocations, lang)
-    candidates = scored_frame(outcome.result, inputs.study, best_share=None if all_candidates else DEFAULT_CANDIDATE_SHARE)
+    if outcome.tiled is not None:
+        if all_candidates:
+            raise InputError(f"every candidate of a grid scored in tiles ({outcome.tiled.candidates:,}) cannot go into the GeoPackage",
+                             column="--all-candidates", expected="the GeoTIFF for every score, or a coarser --cell-size")
+        candidates = scored_frame(outcome.result, inputs.study, rows=outcome.tiled.best_rows)
+    else:
+        candidates = scored_frame(outcome.result, inputs.study, best_share=None if all_candidates else DEFAULT_CANDIDATE_SHARE)
+    surface = outcome.tiled.score if outcome.tiled is not None else None
     return [
         write_geopackage(out_dir / f"{pid}_sites.gpkg", {"top_sites": top, "candidates": candidates, "criteria": criteria_table(outcome.result)}),
         write_csv(out_dir / f"{pid}_top{len(top)}.csv", top),
-        write_score_geotiff(out_dir / f"{pid}_score.tif", outcome.result, inputs.study),
+        write_score_geotiff(out_dir / f"{pid}_score.tif", outcome.result, inputs.study, surface),
     ]
 
 

@@ -198,7 +198,8 @@ def _add_land_use(study: Study, whole: AnalysisGrid | None = None) -> None:
     elif study.catalog.has_data("landcover") and len(classes):
         from .raster import landcover_classes
 
-        index = landcover_classes(study.catalog.layer("landcover"), study.grid, tuple(classes), coverage_grid=whole)
+        whole, rows = _in_grid(study.grid, whole)
+        index = landcover_classes(study.catalog.layer("landcover"), whole, tuple(classes), rows=rows)
         shares = np.zeros((len(classes), *study.grid.shape), dtype=np.float32)
         valid = index >= 0
         rows, cols = np.nonzero(valid)
@@ -221,21 +222,27 @@ def population_surface(cells: np.ndarray, people: np.ndarray, grid) -> np.ndarra
     return np.bincount(cell, weights=np.nan_to_num(people)[feature] * share, minlength=grid.width * grid.height).reshape(grid.shape)
 
 
+def _in_grid(grid: AnalysisGrid, whole: AnalysisGrid | None) -> tuple[AnalysisGrid, tuple[int, int] | None]:
+    """``grid`` as rows of ``whole`` (a full-width window, i.e. a tile), or itself when ``whole`` is not given."""
+    if whole is None or whole == grid:
+        return grid, None
+    first = round((whole.y0 - grid.y0) / grid.cell_size)
+    return whole, (first, first + grid.height)
+
+
 def _add_terrain(study: Study, whole: AnalysisGrid | None = None) -> None:
     if not study.catalog.has_data("dem"):
         return
     from .raster import read_raster_on_grid, slope_degrees
 
-    grid = study.grid
-    if whole is None or whole == grid:
-        study.dem = read_raster_on_grid(study.catalog.layer("dem"), grid)
-        study.slope = slope_degrees(study.dem, grid.cell_size)
+    whole, rows = _in_grid(study.grid, whole)
+    if rows is None:
+        study.dem = read_raster_on_grid(study.catalog.layer("dem"), whole)
+        study.slope = slope_degrees(study.dem, whole.cell_size)
         return
-    # A full-width window of ``whole``: read one row more on each side (within ``whole``) for the slope's differences.
-    row0 = round((whole.y0 - grid.y0) / grid.cell_size)
-    top, bottom = max(row0 - 1, 0), min(row0 + grid.height + 1, whole.height)
-    halo = AnalysisGrid(whole.x0, whole.y0 - top * whole.cell_size, whole.cell_size, whole.width, bottom - top)
-    dem = read_raster_on_grid(study.catalog.layer("dem"), halo, coverage_grid=whole)
-    inner = slice(row0 - top, row0 - top + grid.height)
+    # A tile: read one row more on each side (within the whole grid) for the slope's differences.
+    top, bottom = max(rows[0] - 1, 0), min(rows[1] + 1, whole.height)
+    dem = read_raster_on_grid(study.catalog.layer("dem"), whole, rows=(top, bottom))
+    inner = slice(rows[0] - top, rows[1] - top)
     study.dem = dem[inner]
-    study.slope = slope_degrees(dem, grid.cell_size)[inner]
+    study.slope = slope_degrees(dem, whole.cell_size)[inner]

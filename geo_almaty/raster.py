@@ -48,12 +48,22 @@ def coverage_of(src: rasterio.io.DatasetReader, grid: AnalysisGrid) -> float:
     return (ix * iy) / ((gx1 - gx0) * (gy1 - gy0))
 
 
+#: Rows of the analysis grid resampled by one GDAL warp: a raster is always resampled band by band of these
+#: rows counted from the grid's first row, so a tile of the grid gets exactly the values the whole grid gets.
+RESAMPLE_BAND_ROWS = 256
+
+
 def read_raster_on_grid(spec: LayerSpec, grid: AnalysisGrid, *, categorical: bool = False,
-                        coverage_grid: AnalysisGrid | None = None) -> np.ndarray:
+                        rows: tuple[int, int] | None = None) -> np.ndarray:
     """Band ``source.band`` of ``spec`` resampled onto ``grid`` (float64, NaN where no data).
 
-    The raster must cover ``coverage_grid`` (default ``grid``; the whole grid when ``grid`` is a tile of it).
+    ``rows`` (first, last + 1) reads only those rows of ``grid`` (a tile). The raster
+    must cover the whole grid; it is resampled in bands of :data:`RESAMPLE_BAND_ROWS`
+    rows aligned to the grid, so the values do not depend on which rows are read.
     """
+    from .rasterize import grid_rows
+
+    first, stop = rows if rows is not None else (0, grid.height)
     with _open(spec) as src:
         file = str(spec.source.path)
         if src.crs is None:
@@ -61,24 +71,29 @@ def read_raster_on_grid(spec: LayerSpec, grid: AnalysisGrid, *, categorical: boo
         band = spec.source.band
         if not 1 <= band <= src.count:
             raise RasterError(f"no band {band} (the file has {src.count})", file=file, layer=spec.name, column="source.band", expected=f"a band from 1 to {src.count}")
-        covered = coverage_of(src, coverage_grid or grid)
+        covered = coverage_of(src, grid)
         if covered < MIN_COVERAGE:
             raise RasterError(f"covers only {covered:.0%} of the study area", file=file, layer=spec.name,
                               expected=f"a raster covering at least {MIN_COVERAGE:.0%} of the study area")
-        destination = np.full(grid.shape, np.nan, dtype="float64")
         source_data = src.read(band, masked=True).astype("float64").filled(np.nan)
-        reproject(
-            source=source_data,
-            destination=destination,
-            src_transform=src.transform,
-            src_crs=src.crs,
-            src_nodata=np.nan,
-            dst_transform=grid.transform,
-            dst_crs=settings.ANALYSIS_CRS,
-            dst_nodata=np.nan,
-            resampling=Resampling.nearest if categorical else Resampling.bilinear,
-        )
-    return destination
+        out = np.full((stop - first, grid.width), np.nan, dtype="float64")
+        for start in range(first - first % RESAMPLE_BAND_ROWS, stop, RESAMPLE_BAND_ROWS):
+            end = min(start + RESAMPLE_BAND_ROWS, grid.height)
+            destination = np.full((end - start, grid.width), np.nan, dtype="float64")
+            reproject(
+                source=source_data,
+                destination=destination,
+                src_transform=src.transform,
+                src_crs=src.crs,
+                src_nodata=np.nan,
+                dst_transform=grid_rows(grid, start, end).transform,
+                dst_crs=settings.ANALYSIS_CRS,
+                dst_nodata=np.nan,
+                resampling=Resampling.nearest if categorical else Resampling.bilinear,
+            )
+            lo, hi = max(start, first), min(end, stop)
+            out[lo - first:hi - first] = destination[lo - start:hi - start]
+    return out
 
 
 def slope_degrees(dem: np.ndarray, cell_size: float) -> np.ndarray:
@@ -88,7 +103,7 @@ def slope_degrees(dem: np.ndarray, cell_size: float) -> np.ndarray:
 
 
 def landcover_classes(spec: LayerSpec, grid: AnalysisGrid, classes: tuple[str, ...], *,
-                      coverage_grid: AnalysisGrid | None = None) -> np.ndarray:
+                      rows: tuple[int, int] | None = None) -> np.ndarray:
     """Land-cover codes mapped through ``source.values`` to indices into ``classes`` (-1: unmapped or no data)."""
     mapping = (spec.source.values or {}).get("class", {}) if spec.source else {}
     if not mapping:
@@ -105,8 +120,8 @@ def landcover_classes(spec: LayerSpec, grid: AnalysisGrid, classes: tuple[str, .
         except ValueError:
             raise RasterError(f"raster code '{code}' is not a number", file=spec.source.path, layer=spec.name, column="source.values.class",
                               expected="numeric raster codes as keys") from None
-    codes = read_raster_on_grid(spec, grid, categorical=True, coverage_grid=coverage_grid)
-    result = np.full(grid.shape, -1, dtype=np.int16)
+    codes = read_raster_on_grid(spec, grid, categorical=True, rows=rows)
+    result = np.full(codes.shape, -1, dtype=np.int16)
     for value, index in numeric.items():
         result[codes == value] = index
     return result
