@@ -142,7 +142,8 @@ def supply_study(catalog: Catalog, layers: dict[str, gpd.GeoDataFrame], area: Ba
 
 
 def study_on_grid(catalog: Catalog, layers: dict[str, gpd.GeoDataFrame], area: BaseGeometry, grid: AnalysisGrid, *,
-                  population: bool = True, progress: bool = False, terrain_grid: AnalysisGrid | None = None) -> Study:
+                  population: bool = True, progress: bool = False, terrain_grid: AnalysisGrid | None = None,
+                  land_use: bool = True, terrain: bool = True) -> Study:
     """A :class:`Study` of ``area`` on ``grid``: mask, land-use shares, population (optional) and terrain.
 
     ``terrain_grid`` is the whole grid when ``grid`` is a window of it (a tile): the DEM
@@ -151,8 +152,9 @@ def study_on_grid(catalog: Catalog, layers: dict[str, gpd.GeoDataFrame], area: B
     """
     inside = burn_values([area], [1], grid).astype(bool)
     study = Study(catalog, layers, grid, area, inside)
-    steps = {"land use": lambda s: _add_land_use(s, terrain_grid), "population": _add_population if population else None,
-             "terrain": lambda s: _add_terrain(s, terrain_grid)}
+    steps = {"land use": (lambda s: _add_land_use(s, terrain_grid)) if land_use else None,
+             "population": _add_population if population else None,
+             "terrain": (lambda s: _add_terrain(s, terrain_grid)) if terrain else None}
     for step in progress_bar([k for k, v in steps.items() if v is not None], desc="prepare", unit="step", enabled=progress):
         steps[step](study)
     return study

@@ -117,10 +117,11 @@ class TiledStudy:
     def layer(self, name: str) -> gpd.GeoDataFrame | None:
         return self.layers.get(name)
 
-    def window(self, row0: int, row1: int, cache: dict | None = None) -> Study:
-        """The study of rows ``row0``–``row1``: its mask, land-use shares and slope; flows, network and joined points shared."""
+    def window(self, row0: int, row1: int, cache: dict | None = None, *, land_use: bool = True, terrain: bool = True) -> Study:
+        """The study of rows ``row0``–``row1``: its mask, land-use shares and slope (unless not needed); flows, network and
+        joined points shared."""
         study = study_on_grid(self.catalog, self.layers, self.area, grid_rows(self.grid, row0, row1), population=False,
-                              terrain_grid=self.grid)
+                              terrain_grid=self.grid, land_use=land_use, terrain=terrain)
         study.supply = self.supply
         study._network, study._network_built = self.supply.network, True
         study.road_cache = self.supply.road_cache
@@ -160,8 +161,22 @@ class TileContext:
             self.__dict__["_cache"] = {}
         return self.__dict__["_cache"]
 
-    def window(self, row0: int, row1: int) -> Study:
-        return self.study.window(row0, row1, self.cache)
+    def window(self, row0: int, row1: int, **needs: bool) -> Study:
+        with quiet_connectors():
+            return self.study.window(row0, row1, self.cache, **needs)
+
+
+class quiet_connectors:
+    """Within a strip, points far from any road are not warned about one strip at a time (the criteria table and the
+    notes give the connectors of what is written out)."""
+
+    def __enter__(self):
+        self.logger = logging.getLogger("geo_almaty.network.connect")
+        self.level = self.logger.level
+        self.logger.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc) -> None:
+        self.logger.setLevel(self.level)
 
 
 def _raise_for_profile(profile: FacilityProfile, exc: Exception) -> None:
@@ -181,15 +196,16 @@ def relative_criteria(profile: FacilityProfile) -> dict[str, list[float]]:
 
 def bounds_of_tile(context: TileContext, tile: Tile, params: dict) -> dict[str, np.ndarray]:
     """Pass 1: the finite raw values, over candidates not excluded, of every criterion with data-relative bounds."""
-    study = context.window(tile.row0, tile.row1)
+    specs = [spec for spec in context.profile.criteria if spec["id"] in params["relative"]]
+    study = context.window(tile.row0, tile.row1, land_use=any(s["type"] == "share" for s in specs),
+                           terrain=any(s["type"] == "raster" for s in specs))
     candidates = square_candidates(study)
     excluded, _ = apply_exclusions(study, candidates, list(context.profile.exclusions))
     out = {}
-    for spec in context.profile.criteria:
-        if spec["id"] not in params["relative"]:
-            continue
+    for spec in specs:
         try:
-            raw = criterion_raw(spec, study, candidates, context.allocations, {}).values
+            with quiet_connectors():
+                raw = criterion_raw(spec, study, candidates, context.allocations, {}).values
         except DataUnavailableError as exc:
             if spec.get("optional"):
                 continue
@@ -240,8 +256,9 @@ def score_tile(context: TileContext, tile: Tile, params: dict) -> TilePart:
     """Pass 2: every criterion on the strip with the resolved bounds; scores, exclusion codes and the strip's best candidates."""
     study = context.window(tile.row0, tile.row1)
     candidates = square_candidates(study)
-    result = score_candidates(context.profile, study, candidates, context.allocations, force_ahp=context.force_ahp,
-                              value_specs=params["value_specs"])
+    with quiet_connectors():
+        result = score_candidates(context.profile, study, candidates, context.allocations, force_ahp=context.force_ahp,
+                                  value_specs=params["value_specs"])
     rules = [r["id"] for r in context.profile.exclusions]
     code = np.full(len(candidates), KEPT, dtype=np.uint8)
     for i, rule in enumerate(rules):
