@@ -351,8 +351,9 @@ class TilePlan:
 
     @property
     def peak(self) -> int:
-        """Estimated peak of the tiled run (bytes)."""
-        return self.fixed + self.concurrent * self.tile.peak
+        """Estimated peak of the tiled run (bytes): the whole grid's part, and each strip's arrays (the fixed tables
+        of :data:`FIXED_BYTES` are counted once, in ``fixed``)."""
+        return self.fixed + self.concurrent * (self.tile.peak - FIXED_BYTES)
 
     @property
     def tile_cells(self) -> int:
@@ -360,7 +361,7 @@ class TilePlan:
 
     def describe(self) -> str:
         """'12 tiles of 1,500 × 3,200 cells (about 1.2 GiB each, 1 at a time) and 310 MiB for the whole grid'."""
-        return (f"{self.tiles} tile(s) of {self.rows:,} × {self.width:,} cells (about {format_bytes(self.tile.peak)} each, "
+        return (f"{self.tiles} tile(s) of {self.rows:,} × {self.width:,} cells (about {format_bytes(self.tile.peak - FIXED_BYTES)} each, "
                 f"{self.concurrent} at a time) and {format_bytes(self.fixed)} for the whole grid")
 
 
@@ -385,8 +386,11 @@ def tiled_fixed_bytes(workload: Workload, pool: int) -> int:
     supply = replace(workload, grid=supply_grid, supply_grid=None, shape="square",
                      candidates=candidate_count(area, supply_grid.cell_size, "square"))
     per_best = max((24 * p.criteria + 16 * p.distance_criteria + 24 for p in workload.profiles), default=64) + 400
-    return int(estimate_memory(supply).peak + SAFETY_FACTOR * (5 * workload.cells + POOL_BYTES * pool
-                                                              + per_best * settings.MAX_GEOPACKAGE_CANDIDATES))
+    from .export import DEFAULT_CANDIDATE_SHARE
+
+    best = min(settings.MAX_GEOPACKAGE_CANDIDATES, int(math.ceil(DEFAULT_CANDIDATE_SHARE * workload.candidates)) + 1000)
+    return int(estimate_memory(supply).peak + SAFETY_FACTOR * (5 * workload.cells + POOL_BYTES * min(pool, workload.candidates)
+                                                              + per_best * best))
 
 
 def plan_tiles(workload: Workload, budget: int | str | None = None, *, tile_cells: int | None = None, concurrent: int = 1,
@@ -399,7 +403,7 @@ def plan_tiles(workload: Workload, budget: int | str | None = None, *, tile_cell
     limit = memory_budget(budget)
     g = workload.grid
     fixed = tiled_fixed_bytes(workload, pool)
-    share = (limit - fixed) // max(concurrent, 1)
+    share = (limit - fixed) // max(concurrent, 1) + FIXED_BYTES  # a strip's estimate includes the fixed tables, held once
     if tile_cells is not None:
         rows = max(1, int(tile_cells) // g.width)
     else:
@@ -409,9 +413,9 @@ def plan_tiles(workload: Workload, budget: int | str | None = None, *, tile_cell
     while rows > 1 and estimate_memory(tile_workload(workload, rows)).peak > share:
         rows = int(rows * 0.9)
     tile = estimate_memory(tile_workload(workload, max(rows, 1)))
-    if rows < 1 or fixed + max(concurrent, 1) * tile.peak > limit:
+    if rows < 1 or fixed + max(concurrent, 1) * (tile.peak - FIXED_BYTES) > limit:
         raise MemoryBudgetError(f"even in tiles this grid needs {format_bytes(fixed)} for the whole grid ({g.height:,} × {g.width:,} cells of "
-                                f"{g.cell_size:g} m) and {format_bytes(tile.peak)} per strip of {max(rows, 1)} row(s), more than the memory "
+                                f"{g.cell_size:g} m) and {format_bytes(tile.peak - FIXED_BYTES)} per strip of {max(rows, 1)} row(s), more than the memory "
                                 f"budget of {format_bytes(limit)}", column="--memory-budget",
                                 expected="a larger --memory-budget, fewer Dask workers or threads, a coarser --cell-size or a smaller area")
     return TilePlan(rows, int(math.ceil(g.height / rows)), g.width, tile, fixed, limit, max(concurrent, 1))

@@ -329,8 +329,9 @@ class DaskEngine:
             info = self.client.scheduler_info(n_workers=-1)["workers"].values()
             self.concurrency = max(sum(int(w.get("nthreads", 1)) for w in info), 1)
         else:
+            where = {"host": "127.0.0.1"} if processes else {}  # worker processes talk over loopback; threads in process
             self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=self.threads, processes=processes,
-                                         host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR)
+                                         dashboard_address=None, silence_logs=logging.ERROR, **where)
             self.client = Client(self._cluster)
             self.concurrency = self.workers * self.threads
         self._scattered: dict[int, object] = {}
