@@ -52,16 +52,20 @@ def layer_popups(frame, spec, recipe_layer: dict) -> list[dict]:
     names = feature_names(frame)
     title = tr(spec.title)
     shown = [c for c in frame.columns if c not in _HIDDEN_COLUMNS and c != spec.id_column and c != spec.class_column]
+    quiet = recipe_layer.get("tooltip_only") or {}
     out = []
     for (_, row), name in zip(frame.iterrows(), names):
         cls = row[spec.class_column] if spec.class_column else None
         class_entry = classes.get(cls) if cls is not None else None
+        if any(str(row.get(column)) in values for column, values in quiet.items()):
+            out.append({"_style": feature_style(recipe_layer, class_entry["color"] if class_entry else None), "_tooltip": tr(name)})
+            continue
         rows = []
         if cls is not None:
             rows.append((esc(spec.class_column), tr(class_entry["label"]) if class_entry else esc(cls)))
         for column in shown:
             value = row[column]
-            if value is None or (isinstance(value, float) and np.isnan(value)):
+            if pd.api.types.is_scalar(value) and pd.isna(value):
                 continue
             if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
                 value = f"{int(value):,}".replace(",", "\u202f")
