@@ -33,6 +33,7 @@ settlements (see :func:`realign_hand_drawn`). It prints what it did. It needs
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import re
@@ -51,10 +52,12 @@ import rasterio
 import shapely
 import shapely.affinity
 import shapely.ops
+from pyproj import Transformer
 from rasterio.fill import fillnodata
 from rasterio.merge import merge
 from rasterio.transform import from_origin
 from rasterio.warp import Resampling, reproject
+from scipy.spatial import cKDTree
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -480,6 +483,7 @@ def _city_road_coverage(city_roads: gpd.GeoDataFrame) -> shapely.Geometry:
 
 
 def _to_lonlat(geom: shapely.Geometry) -> shapely.Geometry:
+    """A geometry in EPSG:32643 in EPSG:4326."""
     return gpd.GeoSeries([geom], crs=UTM).to_crs(WGS84).iloc[0]
 
 
@@ -608,7 +612,7 @@ def _join_into_city(line: shapely.Geometry, at: float, at_start: bool, targets: 
     if hi <= lo:
         return None
     beyond_ll = shapely.ops.substring(line, lo, hi)
-    beyond = shapely.linestrings(np.column_stack(_TRANSFORMER().transform(*shapely.get_coordinates(beyond_ll).T)))
+    beyond = shapely.linestrings(np.column_stack(_lonlat_to_utm().transform(*shapely.get_coordinates(beyond_ll).T)))
     cut = np.array(shapely.get_coordinates(shapely.line_interpolate_point(line, at))[0])
     flow_in = not at_start  # a one-way line flows into the city at its end and out of it at its start
     heading = _heading(shapely.get_coordinates(beyond_ll), not at_start)
@@ -626,20 +630,15 @@ def _join_into_city(line: shapely.Geometry, at: float, at_start: bool, targets: 
     return position, targets.lonlat[k].copy(), gap, inside
 
 
-_TRANSFORMERS: dict = {}
-
-
-def _TRANSFORMER():
+@functools.cache
+def _lonlat_to_utm() -> Transformer:
     """EPSG:4326 -> EPSG:32643 (x = lon, y = lat)."""
-    if "to_utm" not in _TRANSFORMERS:
-        from pyproj import Transformer
-
-        _TRANSFORMERS["to_utm"] = Transformer.from_crs(WGS84, UTM, always_xy=True)
-    return _TRANSFORMERS["to_utm"]
+    return Transformer.from_crs(WGS84, UTM, always_xy=True)
 
 
 def _point_utm(lonlat: np.ndarray) -> shapely.Geometry:
-    return shapely.Point(*_TRANSFORMER().transform(float(lonlat[0]), float(lonlat[1])))
+    """A lon/lat pair as a point in EPSG:32643."""
+    return shapely.Point(*_lonlat_to_utm().transform(float(lonlat[0]), float(lonlat[1])))
 
 
 def _heading(coords: np.ndarray, at_start: bool) -> np.ndarray:
@@ -657,8 +656,6 @@ class _VertexIndex:
     """
 
     def __init__(self, roads: gpd.GeoDataFrame) -> None:
-        from scipy.spatial import cKDTree
-
         coords, owner = shapely.get_coordinates(roads.geometry.values, return_index=True)
         self.lonlat = coords
         first = np.r_[True, owner[1:] != owner[:-1]]
@@ -676,7 +673,7 @@ class _VertexIndex:
         classes = ROAD_RANK + ["unclassified"]
         self.rank = roads["class"].map(lambda c: classes.index(c) if c in classes else len(classes)).to_numpy()[owner]
         self.owner = owner
-        self.xy = np.column_stack(_TRANSFORMER().transform(coords[:, 0], coords[:, 1]))
+        self.xy = np.column_stack(_lonlat_to_utm().transform(coords[:, 0], coords[:, 1]))
         self.tree = cKDTree(self.xy)
 
     def candidates(self, lonlat: np.ndarray, tolerance: float, *, one_way: bool = False, into_target: bool = True,
@@ -832,7 +829,8 @@ def _hand_drawn_road(record: dict, base_source: str, coverage: shapely.Geometry,
         stretches += [part] if after else _stretches_without_road(part, extent, real_utm, real_tree, accuracy)
     stretches = [s for s in stretches if s.length >= MIN_HAND_STRETCH_M]
     if not stretches:
-        say(f"  {road_id} ({cls}) dropped: the OSM roads have it (p90 offset {offset or 0:,.0f} m inside the 2012 extract)")
+        where = f"p90 offset {offset:,.0f} m inside the 2012 extract" if offset is not None else "under 1 km of it inside the 2012 extract"
+        say(f"  {road_id} ({cls}) dropped: the OSM roads have it ({where})")
         return []
     rank = (ROAD_RANK + ["unclassified"]).index(cls)
     records = []

@@ -219,6 +219,23 @@ def test_regional_roads_are_the_2012_osm_extract_joined_to_the_city_roads(layers
     assert (shapely.distance(ends, real) < 1).mean() > 0.8
 
 
+def test_planner_map_draws_the_regional_roads_with_a_tooltip_only(layers):
+    """The planner recipe keeps the 386 regional roads light (``tooltip_only``); the others keep their popups,
+    and a missing integer (lanes) is left out instead of printed as <NA>."""
+    from geo_almaty.render.planner import layer_popups
+
+    catalog = load_catalog()
+    recipe = yaml.safe_load((settings.project_root() / "maps" / "planner.yaml").read_text(encoding="utf-8"))
+    item = next(x for x in recipe["layers"] if x["layer"] == "roads")
+    roads = layers["roads"]
+    sample = roads[roads.road_id.isin(["osm_00001", "osm12_00001", "rd_bakad"])].reset_index(drop=True)
+    props = dict(zip(sample.road_id, layer_popups(sample, catalog.layer("roads"), item)))
+    assert "_popup" not in props["osm12_00001"] and props["osm12_00001"]["_tooltip"]
+    assert "_popup" in props["osm_00001"] and "hand-drawn" in props["rd_bakad"]["_popup"]
+    assert "&lt;NA&gt;" not in props["rd_bakad"]["_popup"] and "<th>lanes</th>" not in props["rd_bakad"]["_popup"]
+    assert "unclassified" in item["classes"]
+
+
 def test_osm_road_endpoints_are_the_sources(geodata_dir):
     """The network stream builds its graph from the endpoints: they are the source's, rounded to 5 decimals."""
     def ends(path, keep=lambda props: True):
