@@ -187,10 +187,54 @@ def test_roads_are_the_osm_network_plus_labelled_hand_drawn_lines(layers):
     assert osm.maxspeed.dropna().between(5, 140).all() and osm.lanes.dropna().between(1, 12).all()
     names = pd.concat([osm.name_kk.dropna(), osm.name_ru.dropna()])
     assert len(names) > 1000 and (names == names.str.strip()).all() and not names.str.lower().eq("nan").any()
-    hand = roads[~roads.road_id.str.startswith("osm_")]
+    assert (osm.licence == "ODbL 1.0").all()
+    hand = roads[~roads.road_id.str.startswith(("osm_", "osm12_", "join_"))]
     assert {"road_planned", "rail", "rail_planned", "light_metro_planned"} <= set(hand["class"])
-    assert hand.source.str.contains("hand-drawn").all()
-    assert hand.loc[hand.road_id == "rd_kuldzha", "accuracy_m"].iloc[0] >= 2000  # 3 km off inside the city
+    assert hand.source.str.contains("hand-drawn").all() and (hand.licence == "geo_almaty sketch (MIT)").all()
+
+
+def test_regional_roads_are_the_2012_osm_extract_joined_to_the_city_roads(layers):
+    """Outside the city roads the 2012 OSM extract (CC BY-SA 2.0) supplies the roads; the two sources do not
+    draw the same road twice, and every join the build made is a labelled, short straight piece."""
+    roads = layers["roads"]
+    city = roads[roads.road_id.str.startswith("osm_")]
+    regional = roads[roads.road_id.str.startswith("osm12_")]
+    assert len(regional) > 300 and set(regional["class"]) <= {"motorway", "trunk", "primary", "secondary", "tertiary", "unclassified"}
+    assert (regional.licence == "CC BY-SA 2.0").all() and regional.source.str.startswith("OpenStreetMap extract of March 2012").all()
+    assert regional.oneway.map(lambda v: isinstance(v, bool)).all() and regional.oneway.sum() > 20  # dual carriageways, ramps
+    assert regional.maxspeed.dropna().between(5, 140).all()
+    joined = regional.source.str.contains("joined to the city roads")
+    assert joined.sum() > 50 and (regional.accuracy_m[~joined] == 20).all()
+    near_city = shapely.intersection(regional.geometry.values, shapely.union_all(city.geometry.values).buffer(30))
+    assert shapely.length(near_city).sum() < 0.02 * regional.length.sum()  # only where a regional road runs into the city
+    joins = roads[roads.road_id.str.startswith("join_")]
+    assert joins.source.str.startswith("join made by the build").all() and joins.oneway.all() and (joins.length <= 500).all()
+    # Hand-drawn roads stay only where neither OSM source has one: BAKAD (opened 2023) stays, the Kuldzha tract
+    # (in the 2012 extract) goes; the kept ones end on real-road vertices.
+    hand = roads[roads["class"].isin(["motorway", "trunk", "primary", "secondary", "tertiary"]) & (roads.licence == "geo_almaty sketch (MIT)")]
+    assert "rd_bakad" in set(hand.road_id) and "rd_kuldzha" not in set(roads.road_id)
+    assert hand.source.str.contains("kept only where neither OSM source has a road").all()
+    real = shapely.union_all(roads.geometry.values[~roads.road_id.isin(hand.road_id)])
+    ends = shapely.get_point(hand.geometry.values, 0)
+    assert (shapely.distance(ends, real) < 1).mean() > 0.8
+
+
+def test_planner_map_draws_the_osm_roads_with_a_tooltip_only(layers):
+    """The planner recipe keeps the ~2,400 OSM roads light (``tooltip_only``: a name, no popup); hand-drawn lines
+    keep their popups, and a missing integer (lanes) is left out instead of printed as <NA>."""
+    from geo_almaty.render.planner import layer_popups
+
+    catalog = load_catalog()
+    recipe = yaml.safe_load((settings.project_root() / "maps" / "planner.yaml").read_text(encoding="utf-8"))
+    item = next(x for x in recipe["layers"] if x["layer"] == "roads")
+    roads = layers["roads"]
+    sample = roads[roads.road_id.isin(["osm_00001", "osm12_00001", "rd_bakad"])].reset_index(drop=True)
+    props = dict(zip(sample.road_id, layer_popups(sample, catalog.layer("roads"), item)))
+    assert "_popup" not in props["osm12_00001"] and props["osm12_00001"]["_tooltip"]
+    assert "_popup" not in props["osm_00001"] and props["osm_00001"]["_tooltip"]
+    assert "hand-drawn" in props["rd_bakad"]["_popup"]
+    assert "&lt;NA&gt;" not in props["rd_bakad"]["_popup"] and "<th>lanes</th>" not in props["rd_bakad"]["_popup"]
+    assert "unclassified" in item["classes"]
 
 
 def test_osm_road_endpoints_are_the_sources(geodata_dir):

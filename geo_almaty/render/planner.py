@@ -108,16 +108,20 @@ def layer_popups(frame, spec, recipe_layer: dict) -> list[dict]:
     shown = [c for c in frame.columns if c not in _HIDDEN_COLUMNS | {"source", "accuracy_m"} and c not in (spec.id_column, spec.class_column)]
     labels = {c: tr(column_label(c)) for c in [spec.class_column, *shown, "source", "accuracy_m"] if c}
     metres = tr_message("unit_m")
+    quiet = recipe_layer.get("tooltip_only") or {}
     out = []
     for (_, row), name in zip(frame.iterrows(), names):
         cls = row[spec.class_column] if spec.class_column else None
         class_entry = classes.get(cls) if cls is not None else None
+        if any(str(row.get(column)) in values for column, values in quiet.items()):
+            out.append({"_style": feature_style(recipe_layer, class_entry["color"] if class_entry else None), "_tooltip": tr(name)})
+            continue
         rows = []
         if cls is not None:
             rows.append((labels[spec.class_column], tr(class_entry["label"]) if class_entry else esc(cls)))
         for column in shown:
             value = row[column]
-            if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+            if pd.api.types.is_scalar(value) and pd.isna(value):
                 continue
             rows.append((labels[column], _value_html(value)))
         if "source" in frame.columns and isinstance(row["source"], str):
