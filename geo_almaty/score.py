@@ -12,12 +12,13 @@ import numpy as np
 
 from .aggregate import ordered_weighted_average, weighted_linear
 from .allocate import Allocation
-from .candidates import Candidates, apply_exclusions
+from .candidates import Candidates
 from .criteria import CriterionRaw, criterion_raw
 from .errors import DataUnavailableError, ProfileError
 from .prepare import Study
 from .profiles import FacilityProfile, criterion_weights
 from .progress import progress_bar
+from .siting.zones import RuleTable, SitingPlan, build_siting_plan, evaluate_rules
 from .value_functions import apply_value_function
 from .weights import AHPResult
 
@@ -45,15 +46,31 @@ class ScoreResult:
     nearest: dict[str, CriterionRaw] = field(default_factory=dict, repr=False)
     skipped: list[str] = field(default_factory=list)
     ahp: AHPResult | None = None
+    rules: RuleTable | None = field(default=None, repr=False)
+    siting: SitingPlan | None = None
+
+    @property
+    def siting_excluded(self) -> np.ndarray:
+        """Candidates removed by the siting rules (sanitary, aviation, water, jurisdiction), not by the profile's own exclusions."""
+        if self.rules is None:
+            return np.zeros(len(self.candidates), dtype=bool)
+        return self.rules.excluded({k for k in ("jurisdiction", "sanitary", "bird_hazard", "water_strip", "water_zone")})
 
     def criterion_index(self, criterion_id: str) -> int:
         return [c["id"] for c in self.criteria].index(criterion_id)
 
 
 def score_candidates(profile: FacilityProfile, study: Study, candidates: Candidates, allocations: dict[str, Allocation], *,
-                     force_ahp: bool = False, progress: bool = False) -> ScoreResult:
-    """Exclude, measure, value, weigh and aggregate ``candidates`` for ``profile``."""
-    excluded, exclusion = apply_exclusions(study, candidates, list(profile.exclusions))
+                     force_ahp: bool = False, progress: bool = False, capacity_t_yr: float | None = None) -> ScoreResult:
+    """Exclude, measure, value, weigh and aggregate ``candidates`` for ``profile``.
+
+    Exclusions are the profile's own and those of its ``siting:`` section (sanitary zone
+    for the planned capacity, or ``capacity_t_yr`` when given; airports; water; jurisdiction),
+    every rule kept per candidate in ``rules``.
+    """
+    plan = build_siting_plan(profile, study, capacity_t_yr=capacity_t_yr)
+    rules = evaluate_rules(plan, study, candidates)
+    excluded, exclusion = rules.excluded(), rules.first_exclusion()
     kept = ~excluded
     criteria = list(profile.criteria)
     n, k = len(candidates), len(criteria)
@@ -86,4 +103,5 @@ def score_candidates(profile: FacilityProfile, study: Study, candidates: Candida
         score, contributions = weighted_linear(values, weights)
     score = np.where(kept, score, np.nan)
     log.info("%s: %d candidates, %d excluded, best score %.3f", profile.id, n, int(excluded.sum()), np.nanmax(score) if kept.any() else np.nan)
-    return ScoreResult(profile, candidates, criteria, raw, values, contributions, weights, excluded, exclusion, score, nearest, skipped, ahp)
+    return ScoreResult(profile, candidates, criteria, raw, values, contributions, weights, excluded, exclusion, score, nearest, skipped, ahp,
+                       rules, plan)

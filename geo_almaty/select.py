@@ -65,18 +65,19 @@ def district_codes(districts: np.ndarray) -> np.ndarray:
 
 
 def pick_spaced(order: np.ndarray, x: np.ndarray, y: np.ndarray, codes: np.ndarray, top_n: int, spacing: float = 0.0,
-                per_district: int | None = None) -> np.ndarray:
+                per_district: int | None = None, already: dict[int, int] | None = None) -> np.ndarray:
     """Walk ``order`` (candidate indices, best first) and pick up to ``top_n`` of them.
 
     A candidate closer than ``spacing`` (m) to one already picked, or in a district
     (``codes``, see :func:`district_codes`) that already has ``per_district`` picks,
-    is passed over. Vectorised: one pass over the remaining candidates per pick.
+    is passed over. ``already`` counts picks per district made before (earlier selection
+    stages). Vectorised: one pass over the remaining candidates per pick.
     """
     order = np.asarray(order, dtype=np.int64)
     px, py, pd_ = x[order], y[order], codes[order]
     active = np.ones(len(order), dtype=bool)
     chosen: list[int] = []
-    per: dict[int, int] = {}
+    per: dict[int, int] = dict(already or {})
     start = 0
     while len(chosen) < top_n and start < len(order):
         step = int(np.argmax(active[start:]))
@@ -98,19 +99,96 @@ def pick_spaced(order: np.ndarray, x: np.ndarray, y: np.ndarray, codes: np.ndarr
 
 def select_sites(result: ScoreResult, study: Study, *, top_n: int | None = None, min_spacing_m: float | None = None,
                  max_per_district: int | None = None) -> pd.DataFrame:
-    """Rank and pick up to ``top_n`` sites; returns candidate index, rank, score and district."""
+    """Rank and pick up to ``top_n`` sites; returns candidate index, rank, score and district.
+
+    With ``selection.stages`` in the profile (e.g. a pilot co-located with a waste plant,
+    then one site per district) the stages pick in turn, spacing and the per-district cap
+    holding across them; the frame then also has ``stage`` and ``stage_condition_met``.
+    """
     selection = result.profile.selection
-    top_n = int(top_n if top_n is not None else selection.get("top_n", 10))
+    stages = selection.get("stages") or []
+    default_n = sum(s["top_n"] for s in stages) if stages else selection.get("top_n", 10)
+    top_n = int(top_n if top_n is not None else selection.get("top_n", default_n))
     spacing = float(min_spacing_m if min_spacing_m is not None else selection.get("min_spacing_m", 0.0))
     per_district = max_per_district if max_per_district is not None else selection.get("max_per_district")
     districts = candidate_districts(study, result)
+    codes = district_codes(districts)
     scores = result.score
     valid = np.flatnonzero(np.isfinite(scores))
-    order = valid[np.lexsort((valid, -scores[valid]))][: selection_pool_size(top_n)]
-    chosen = pick_spaced(order, result.candidates.x, result.candidates.y, district_codes(districts), top_n, spacing, per_district)
+    order = valid[np.lexsort((valid, -scores[valid]))]
+    if not stages:
+        chosen = pick_spaced(order[: selection_pool_size(top_n)], result.candidates.x, result.candidates.y, codes, top_n, spacing, per_district)
+        return _selection_frame(chosen, scores, districts)
+    chosen, stage_ids, met = _pick_in_stages(result, order, codes, stages, top_n, spacing, per_district)
+    frame = _selection_frame(chosen, scores, districts)
+    frame["stage"] = stage_ids
+    frame["stage_condition_met"] = met
+    return frame
+
+
+def _selection_frame(chosen: np.ndarray, scores: np.ndarray, districts: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({
         "rank": np.arange(1, len(chosen) + 1),
         "candidate": chosen,
         "score": scores[chosen] if len(chosen) else np.array([]),
         "district_id": districts[chosen] if len(chosen) else np.array([], dtype=object),
     })
+
+
+def stage_qualifies(result: ScoreResult, stage: dict, candidates: np.ndarray) -> np.ndarray:
+    """Which ``candidates`` meet any of the stage's ``require_any`` conditions (all, without conditions)."""
+    conditions = stage.get("require_any") or []
+    if not conditions:
+        return np.ones(len(candidates), dtype=bool)
+    ok = np.zeros(len(candidates), dtype=bool)
+    for condition in conditions:
+        if condition.get("candidate_kind"):
+            ok |= result.candidates.kind == condition["candidate_kind"]
+            continue
+        raw = result.raw[candidates, result.criterion_index(condition["criterion"])]
+        hold = np.isfinite(raw)
+        if "max_raw" in condition:
+            hold &= raw <= condition["max_raw"]
+        if "min_raw" in condition:
+            hold &= raw >= condition["min_raw"]
+        ok |= hold
+    return ok
+
+
+def _pick_in_stages(result: ScoreResult, order: np.ndarray, codes: np.ndarray, stages: list[dict], top_n: int, spacing: float,
+                    per_district: int | None) -> tuple[np.ndarray, list[str], list[bool]]:
+    x, y = result.candidates.x, result.candidates.y
+    chosen: list[int] = []
+    stage_ids: list[str] = []
+    met: list[bool] = []
+    for k, stage in enumerate(stages):
+        want = stage["top_n"] if k < len(stages) - 1 else top_n - len(chosen)
+        want = min(want, top_n - len(chosen))
+        if want <= 0:
+            break
+        free = _still_free(order, chosen, x, y, codes, spacing, per_district)
+        qualified = free[stage_qualifies(result, stage, free)]
+        condition_met = len(qualified) > 0
+        pool = qualified if condition_met else free  # no candidate meets the condition: take the best and say so
+        already = dict(zip(*np.unique(codes[np.array(chosen, dtype=np.int64)], return_counts=True))) if chosen else {}
+        picks = pick_spaced(pool[: selection_pool_size(want)], x, y, codes, want, spacing, per_district,
+                            {int(c): int(n) for c, n in already.items()})
+        chosen += [int(p) for p in picks]
+        stage_ids += [stage["id"]] * len(picks)
+        met += [condition_met] * len(picks)
+    return np.array(chosen, dtype=np.int64), stage_ids, met
+
+
+def _still_free(order: np.ndarray, chosen: list[int], x: np.ndarray, y: np.ndarray, codes: np.ndarray, spacing: float,
+                per_district: int | None) -> np.ndarray:
+    """Candidates of ``order`` not within ``spacing`` of a chosen site and not in a district at its cap."""
+    keep = np.ones(len(order), dtype=bool)
+    for c in chosen:
+        if spacing:
+            keep &= np.hypot(x[order] - x[c], y[order] - y[c]) >= spacing
+        keep &= order != c
+    if per_district and chosen:
+        taken = codes[np.array(chosen)]
+        full = [code for code in np.unique(taken[taken >= 0]) if (taken == code).sum() >= per_district]
+        keep &= ~np.isin(codes[order], full)
+    return order[keep]

@@ -73,3 +73,8 @@ def schemas_dir() -> Path:
     """JSON schemas shipped inside the package."""
     return Path(__file__).resolve().parent / "schemas"
 
+
+
+def rules_dir() -> Path:
+    """Folder of the siting rules (YAML): regulations, sanitary zones, aviation and water protection."""
+    return project_root() / "rules"
