@@ -33,7 +33,7 @@ def test_cli_score_writes_geopackage_csv_and_geotiff(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "#1" in printed and "#5" in printed
     gpkg = out / "composting_hub_sites.gpkg"
-    assert sorted(name for name, _ in pyogrio.list_layers(gpkg)) == ["candidates", "criteria", "top_sites"]
+    assert sorted(name for name, _ in pyogrio.list_layers(gpkg)) == ["candidates", "criteria", "siting_rules", "top_sites"]
     criteria = pyogrio.read_dataframe(gpkg, layer="criteria")
     assert criteria.weight.sum() == pytest.approx(1.0) and (criteria.report_lines.str.startswith("L")).all()
     top = gpd.read_file(gpkg, layer="top_sites")

@@ -7,6 +7,7 @@ from pathlib import Path
 from .. import settings
 from ..explain import format_amount, site_reasons, tonnage_reached
 from ..i18n import text as message
+from ..siting.report import siting_summary_lines
 from .elements import PANEL_CSS, language_switch_html
 from .text import LANGUAGE_CSS, esc, tr, tr_message
 
@@ -49,6 +50,7 @@ def summary_markdown(outcomes: dict, inputs, lang: str) -> str:
             cell = "<br>".join(x.replace("|", "/") for x in r["reasons"])
             lines.append(f"| {r['rank']} | {r['district']} | {r['score']:.3f} | {r['reach']} | {cell} |")
         lines.append("")
+        lines += siting_summary_lines(outcome.result, inputs.study, outcome.selection, lang) + [""]
     lines.append(inputs.catalog.disclaimer.get(lang, ""))
     return "\n".join(lines) + "\n"
 

@@ -18,6 +18,7 @@ from .. import settings
 from ..explain import format_amount, site_breakdown, tonnage_reached
 from ..export import score_surface
 from ..select import district_names
+from ..siting.report import site_popup_lines
 from ..i18n import text as message
 from .elements import HtmlControl, SiteMarkers, pin_css, rank_z_index
 from .maps import (add_basemaps, add_data_attribution, add_feature_layer, facility_pin_class, feature_names, legend_html, lonlat_bounds, new_map,
@@ -138,8 +139,10 @@ def add_choropleths(m: folium.Map, recipe: dict, inputs) -> list[str]:
     return legends
 
 
-def site_popup(outcome, site: int, rank: int, inputs, colour: str, limit: int | None, districts: dict[str, dict[str, str]]) -> str:
-    """Why a site scored as it did: criterion table in three languages, tonnage within reach."""
+def site_popup(outcome, site: int, rank: int, inputs, colour: str, limit: int | None, districts: dict[str, dict[str, str]],
+               siting: dict[str, str] | None = None) -> str:
+    """Why a site scored as it did: criterion table in three languages, tonnage within reach; ``siting`` adds
+    the land, sanitary zone and flags line per language (:func:`geo_almaty.siting.report.site_popup_lines`)."""
     result = outcome.result
     tables = {}
     for lang in settings.LANGUAGES:
@@ -158,6 +161,7 @@ def site_popup(outcome, site: int, rank: int, inputs, colour: str, limit: int | 
     district = tr(districts.get(district_id, {lang: district_id for lang in settings.LANGUAGES}))
     return (f'<div class="ga-popup"><b style="color:{esc(colour)}">#{rank} {tr(result.profile.title)}</b>'
             f'<br>{tr_message("score")}: <b>{score:.3f}</b> · {tr_message("district")}: {district}'
+            + (f'<br><span class="ga-note">{tr(siting)}</span>' if siting else "") +
             f'<br>{tr_message("reaches")}: {reach}<br>{tr(tables, escape=False)}'
             f'<p class="ga-note">{esc(result.profile.report_lines)}</p></div>')
 
@@ -171,13 +175,15 @@ def site_records(outcome, inputs, colour: str, limit: int | None, icon_class: st
     y = outcome.result.candidates.y[rows.candidate.to_numpy()]
     lonlat = gpd.GeoSeries(gpd.points_from_xy(x, y), crs=settings.ANALYSIS_CRS).to_crs(settings.GEOGRAPHIC_CRS)
     districts = district_names(inputs.study)
+    siting = site_popup_lines(outcome.result, inputs.study, rows.candidate.to_numpy())
     records = []
     for (row, point) in zip(rows.itertuples(), lonlat):
         title = f"#{row.rank} {outcome.profile.title['en']}"
         records.append({"lat": round(point.y, 6), "lon": round(point.x, 6), "title": title, "icon_class": icon_class,
                         "z": rank_z_index(row.rank, len(rows)),
                         "tooltip": f"#{row.rank} {tr(outcome.profile.title)}",
-                        "popup": site_popup(outcome, int(row.candidate), int(row.rank), inputs, colour, limit, districts)})
+                        "popup": site_popup(outcome, int(row.candidate), int(row.rank), inputs, colour, limit, districts,
+                                            siting.get(int(row.candidate)))})
     return records
 
 
