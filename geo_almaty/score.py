@@ -54,7 +54,7 @@ class ScoreResult:
         """Candidates removed by the siting rules (sanitary, aviation, water, jurisdiction), not by the profile's own exclusions."""
         if self.rules is None:
             return np.zeros(len(self.candidates), dtype=bool)
-        return self.rules.excluded({k for k in ("jurisdiction", "sanitary", "bird_hazard", "water_strip", "water_zone")})
+        return self.rules.excluded({"jurisdiction", "sanitary", "bird_hazard", "water_strip", "water_zone"})
 
     def criterion_index(self, criterion_id: str) -> int:
         return [c["id"] for c in self.criteria].index(criterion_id)

@@ -136,3 +136,15 @@ def siting_world(folder: Path, *, receptors: bool = True, airports: bool = True,
             ({"unit_id": "obl", "kind": "oblast_district", "name_ru": "район", "name_en": "Rural district", **src}, box(CX, y0, x1, y1)),
         ]
     return tiny_world(folder, extra)
+
+
+def prepared_world(catalog_path: Path):
+    """(catalog, study on a 250 m grid, allocations of data/allocation.yaml) for a synthetic catalog."""
+    from geo_almaty.allocate import allocate_flows, load_allocation_specs
+    from geo_almaty.catalog import load_catalog
+    from geo_almaty.flows import load_flows
+    from geo_almaty.prepare import prepare_study
+
+    catalog = load_catalog(catalog_path)
+    study = prepare_study(catalog, 250)
+    return catalog, study, allocate_flows(load_allocation_specs(), load_flows(), study.layers, study.grid, study.population_weights())

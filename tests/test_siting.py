@@ -16,22 +16,18 @@ import shapely
 import yaml
 
 from geo_almaty import settings
-from geo_almaty.allocate import allocate_flows, load_allocation_specs
 from geo_almaty.candidates import feature_candidates, hex_candidates, square_candidates
-from geo_almaty.catalog import load_catalog
 from geo_almaty.cli import main
 from geo_almaty.errors import ProfileError
-from geo_almaty.flows import load_flows
-from geo_almaty.prepare import prepare_study
 from geo_almaty.profiles import load_profile
 from geo_almaty.score import score_candidates
 from geo_almaty.select import select_sites
-from geo_almaty.siting import (build_siting_plan, candidate_jurisdiction, check_sites, jurisdiction_counts, load_siting_rules,
+from geo_almaty.siting import (candidate_jurisdiction, check_sites, jurisdiction_counts, load_siting_rules,
                                sanitary_zone_width, sanitary_zone_widths)
 from geo_almaty.siting.why import exclusion_legend, exclusion_surface, why_not_here, why_not_here_lonlat
 from geo_almaty.siting.zones import BUFFER_TOLERANCE_M, FLAG_TOLERANCE_SHARE, quad_segments
 
-from .synthetic import AIRPORT, CX, CY, RIVER_Y, SCHOOL, VILLAGE, siting_world, write_profile
+from .synthetic import AIRPORT, CX, CY, RIVER_Y, SCHOOL, VILLAGE, prepared_world, siting_world, write_profile
 
 TEXT = {"ru": "т", "kk": "т", "en": "t"}
 FARM = {"id": "farm", "type": "distance", "layer": "organic_producers", "value": {"function": "linear", "low": 6000, "high": 0}, "weight": 1}
@@ -42,10 +38,7 @@ EDGE_TOLERANCE_M = 0.5
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     folder = tmp_path_factory.mktemp("siting_world")
-    catalog = load_catalog(siting_world(folder))
-    study = prepare_study(catalog, 250)
-    allocations = allocate_flows(load_allocation_specs(), load_flows(), study.layers, study.grid, study.population_weights())
-    return folder, catalog, study, allocations
+    return (folder, *prepared_world(siting_world(folder)))
 
 
 def scored(world, tmp_path, name, facility_type, capacity, *, jurisdiction="any", exclusions=None, selection=None, candidates=None):
@@ -180,9 +173,7 @@ def test_sanitary_zone_is_measured_from_the_site_edge_and_grows_with_capacity(wo
 def test_a_missing_receptor_layer_is_reported_not_ignored(tmp_path):
     folder = tmp_path / "w"
     folder.mkdir()
-    catalog = load_catalog(siting_world(folder, receptors=False))
-    study = prepare_study(catalog, 250)
-    allocations = allocate_flows(load_allocation_specs(), load_flows(), study.layers, study.grid, study.population_weights())
+    catalog, study, allocations = prepared_world(siting_world(folder, receptors=False))
     result, _ = scored((folder, catalog, study, allocations), tmp_path, "norec", "composting", 30_000)
     missing = {m.rule: m.text("en") for m in result.siting.missing}
     assert set(missing) == {"sanitary_settlements", "sanitary_schools", "sanitary_hospitals", "sanitary_dachas"}
@@ -227,9 +218,7 @@ def test_water_strip_depends_on_slope_and_the_zone_excludes_or_flags(world, tmp_
 def test_an_approximate_river_is_flagged_within_its_accuracy_not_excluded(tmp_path):
     folder = tmp_path / "rough"
     folder.mkdir()
-    catalog = load_catalog(siting_world(folder, river_accuracy_m=1500.0))
-    study = prepare_study(catalog, 250)
-    allocations = allocate_flows(load_allocation_specs(), load_flows(), study.layers, study.grid, study.population_weights())
+    catalog, study, allocations = prepared_world(siting_world(folder, river_accuracy_m=1500.0))
     result, _ = scored((folder, catalog, study, allocations), tmp_path, "rough", "material_bank_crushing", 30_000)
     flag = mask_of(result, "water_accuracy_rivers")
     assert_matches_exact(flag, *exact_within(result, study, study.layer("rivers").geometry.values, 1500, 1500 * FLAG_TOLERANCE_SHARE))

@@ -22,6 +22,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from .. import settings
 from ..candidates import Candidates, exclusion_geometry
 from ..errors import ProfileError
 from ..prepare import Study
@@ -174,7 +175,7 @@ def build_siting_plan(profile, study: Study, rules: SitingRules | None = None, *
     if rules.water_protection:
         _add_water(plan, study, rules, spec["water_zone"])
     for item in missing:
-        log.warning("%s: %s", profile.id, item.text())
+        log.info("%s: rule not applied: %s", profile.id, item.text())
     return plan
 
 
@@ -208,7 +209,7 @@ def _add_jurisdiction(plan: SitingPlan, study: Study) -> None:
         plan.missing.append(MissingLayer("outside_city", "jurisdiction", "oblast_districts", "no_data", label, "(nor city_boundary)"))
         return
     frame = gpd.GeoDataFrame({"name_ru": ["город Алматы"], "name_kk": ["Алматы қаласы"], "name_en": ["Almaty city"]},
-                             geometry=[city], crs=study.layers[next(iter(study.layers))].crs)
+                             geometry=[city], crs=settings.ANALYSIS_CRS)
     plan.rules.append(SiteRule("outside_city", "jurisdiction", EXCLUDE, label, "oblast_districts", 0.0, features=frame,
                                note="the profile requires a site on the city's land (akimat of Almaty)"))
 
