@@ -52,8 +52,8 @@ class Candidates:
         return self._geometry if rows is None else self._geometry[rows]
 
     def labels(self, rows: np.ndarray | None = None) -> np.ndarray:
-        """Readable ids, all or those of ``rows``: ``r<row>c<col>`` for grid cells, the layer's ids or H3 indexes otherwise."""
-        ids = self.ids if rows is None else self.ids[rows]
+        """Readable ids of ``rows`` (default all): ``r<row>c<col>`` for grid cells, the layer's ids or H3 indexes otherwise."""
+        ids = self.ids if rows is None else self.ids[np.asarray(rows, dtype=np.int64)]
         if self.kind == "square" and self._grid_shape is not None:
             width = self._grid_shape[1]
             return np.char.add(np.char.add("r", (ids // width).astype(str)), np.char.add("c", (ids % width).astype(str)))
@@ -129,7 +129,7 @@ def exclusion_geometry(study: Study, rule: dict) -> shapely.Geometry | None:
     frame = study.layer(rule["layer"])
     if frame is None:
         if rule.get("optional", True):
-            log.info("exclusion %s skipped: layer %s has no data", rule["id"], rule["layer"])
+            log.warning("exclusion %s skipped: layer %s has no data", rule["id"], rule["layer"])
             return None
         raise ProfileError("exclusion layer is not loaded", layer=rule["layer"], column=f"exclusions/{rule['id']}", expected="a loaded layer")
     if "classes" in rule:

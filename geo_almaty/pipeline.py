@@ -15,12 +15,13 @@ from . import settings
 from .allocate import Allocation, allocate_flows, load_allocation_specs
 from .candidates import Candidates, feature_candidates, hex_candidates, square_candidates
 from .catalog import Catalog, load_catalog
+from .errors import SelectionError
 from .export import (DEFAULT_CANDIDATE_SHARE, allocations_by_district, criteria_table, scored_frame, top_sites_frame, write_csv, write_exclusion_geotiff,
                      write_geopackage, write_score_geotiff)
 from .flows import load_flows, load_labels
 from .prepare import Study, prepare_study
 from .profiles import FacilityProfile, load_profile
-from .score import ScoreResult, score_candidates
+from .score import ScoreResult, check_profile_data, score_candidates
 from .select import select_sites
 
 log = logging.getLogger(__name__)
@@ -49,15 +50,26 @@ class FacilityOutcome:
 
 
 def load_inputs(catalog_path: str | Path | None = None, cell_size: float = settings.DEFAULT_CELL_SIZE_M, *,
-                profiles: list[str] | None = None, force_ahp: bool = False, progress: bool = False) -> Inputs:
-    """Read flows and the catalog, validate ``profiles`` against them, then prepare layers and allocations."""
+                profiles: list[str] | None = None, force_ahp: bool = False, progress: bool = False, shape: str = "square",
+                memory_budget: int | str | None = None) -> Inputs:
+    """Read flows and the catalog, validate ``profiles`` against them, then prepare layers and allocations.
+
+    Before any grid array is allocated, the memory of preparing the grid and
+    scoring ``profiles`` with ``shape`` candidates is estimated and refused above
+    ``memory_budget`` (bytes or '8GB'; default: see :func:`geo_almaty.memory.memory_budget`).
+    """
+    from .memory import check_memory, workload_for
+
     labels = load_labels()
     flows = load_flows(labels=labels)
     catalog = load_catalog(catalog_path)
     specs = load_allocation_specs()
-    for name in profiles or []:
-        load_profile(name, catalog, set(specs), force_ahp=force_ahp)
-    study = prepare_study(catalog, cell_size, progress=progress)
+    loaded = [load_profile(name, catalog, set(specs), force_ahp=force_ahp) for name in profiles or []]
+
+    def check(grid, area, layers) -> None:
+        check_memory(workload_for(grid, area, layers, catalog, profiles=loaded, allocation_specs=specs, shape=shape), memory_budget)
+
+    study = prepare_study(catalog, cell_size, progress=progress, check_memory=check)
     allocations = allocate_flows(specs, flows, study.layers, study.grid, study.population_weights())
     return Inputs(catalog, study, flows, labels, specs, allocations)
 
@@ -80,7 +92,11 @@ def score_facility(inputs: Inputs, facility: str | Path, *, shape: str = "square
     and with it the sanitary zone (e.g. a location-allocation size band).
     """
     profile = load_profile(facility, inputs.catalog, set(inputs.allocation_specs), force_ahp=force_ahp)
+    check_profile_data(profile, inputs.study)
     candidates = make_candidates(inputs.study, shape, candidates_layer)
+    if not len(candidates):
+        raise SelectionError(f"no candidate site: no {candidates.kind} cell centre lies in the study area", layer=candidates_layer or "study_area",
+                             expected=f"a finer --cell-size than {inputs.study.grid.cell_size:g} m, or a larger study area")
     result = score_candidates(profile, inputs.study, candidates, inputs.allocations, force_ahp=force_ahp, progress=progress,
                               capacity_t_yr=capacity_t_yr)
     selection = select_sites(result, inputs.study, top_n=top_n)
@@ -137,14 +153,33 @@ class RunOutputs:
 
 
 def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str, *, cell_size: float = settings.DEFAULT_CELL_SIZE_M,
-                 robust_samples: int | None = None, progress: bool = False) -> RunOutputs:
+                 robust_samples: int | None = None, progress: bool = False, overwrite: bool = False,
+                 memory_budget: int | str | None = None) -> RunOutputs:
     """The main job: flows, layers, all three facility types, maps, Sankeys, results and an index page.
 
     Each facility type also gets a robustness analysis with ``robust_samples``
     samples (default :data:`geo_almaty.robust.DEFAULT_RUN_SAMPLES`; 0 skips it):
     frequency GeoTIFF, robust sites, OAT table and tornado chart in ``results/``
     and a section in the index page.
+
+    Everything is written to a staging folder beside ``out_dir`` and moved into
+    place at the end (:func:`geo_almaty.atomic.staged_output`): ``out_dir`` holds
+    the complete output or, when anything fails, what it held before. An
+    existing ``out_dir`` is refused unless ``overwrite``.
     """
+    from .atomic import staged_output
+
+    out_dir = Path(out_dir)
+    with staged_output(out_dir, overwrite=overwrite, command="geo-almaty run") as stage:
+        outputs = _write_main_job(catalog_path, stage, lang, cell_size=cell_size, robust_samples=robust_samples, progress=progress,
+                                  memory_budget=memory_budget)
+    moved = {path: out_dir / path.relative_to(stage) for path in [outputs.index, outputs.summary, *outputs.maps, *outputs.sankeys, *outputs.results]}
+    return RunOutputs(moved[outputs.index], [moved[p] for p in outputs.maps], [moved[p] for p in outputs.sankeys],
+                      [moved[p] for p in outputs.results], moved[outputs.summary], outputs.outcomes, outputs.robust)
+
+
+def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *, cell_size: float, robust_samples: int | None,
+                    progress: bool, memory_budget: int | str | None) -> RunOutputs:
     from .atomic import write_text_atomic
     from .progress import progress_bar
     from .render.citizen import build_citizen_map
@@ -155,12 +190,13 @@ def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str
     from .robust import DEFAULT_RUN_SAMPLES, robust_section_html, write_robust_outputs
     from .sankey import load_sankey_diagrams, write_sankey_diagrams
 
-    out_dir = Path(out_dir)
     catalog = load_catalog(catalog_path)
     specs = load_allocation_specs()
     recipes = {name: load_recipe(name, catalog, set(specs)) for name in ("planner", "citizen")}
     facilities = list(dict.fromkeys(item["facility"] for r in recipes.values() for item in r["facilities"]))
-    inputs = load_inputs(catalog_path, cell_size, profiles=facilities, progress=progress)
+    inputs = load_inputs(catalog_path, cell_size, profiles=facilities, progress=progress, memory_budget=memory_budget)
+    for facility in facilities:  # refuse a profile without data before scoring any
+        check_profile_data(load_profile(facility, catalog, set(specs)), inputs.study)
     diagrams = load_sankey_diagrams(inputs.flows, inputs.labels)
     outcomes = {f: score_facility(inputs, f, progress=progress) for f in progress_bar(facilities, desc="facilities", unit="type", enabled=progress)}
     robust_samples = DEFAULT_RUN_SAMPLES if robust_samples is None else robust_samples

@@ -8,15 +8,16 @@ layer, and slope when a DEM is given.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
-import shapely
 from shapely.geometry.base import BaseGeometry
 
 from . import settings
 from .catalog import Catalog
+from .errors import InputError
 from .grid import AnalysisGrid
 from .layers import load_layers
 from .progress import progress_bar
@@ -42,6 +43,10 @@ class Study:
     dem: np.ndarray | None = field(default=None, repr=False)
     slope: np.ndarray | None = field(default=None, repr=False)
     population: np.ndarray | None = field(default=None, repr=False)
+    _network: object = field(default=None, repr=False)
+    _network_built: bool = field(default=False, repr=False)
+    #: Points joined to the road network, shared by every profile scored on this study (see criteria).
+    road_cache: dict = field(default_factory=dict, repr=False)
 
     def layer(self, name: str) -> gpd.GeoDataFrame | None:
         """A loaded layer, or None when the catalog has no data for it."""
@@ -53,6 +58,16 @@ class Study:
             return np.zeros(self.grid.shape, dtype=np.float32)
         idx = [self.land_use_classes.index(c) for c in classes if c in self.land_use_classes]
         return np.clip(self.land_use_shares[idx].sum(axis=0), 0, 1) if idx else np.zeros(self.grid.shape, dtype=np.float32)
+
+    @property
+    def network(self):
+        """The catalog's road network (:class:`geo_almaty.network.RoadNetwork`), built on first use; None without roads."""
+        if not self._network_built:
+            from .network import load_network
+
+            self._network = load_network(self.catalog, self.layers)
+            self._network_built = True
+        return self._network
 
     def residential_share(self) -> np.ndarray:
         """Share of every grid cell in residential or mixed land use."""
@@ -66,16 +81,27 @@ class Study:
         return self.residential_share()
 
 
-def prepare_study(catalog: Catalog, cell_size: float = settings.DEFAULT_CELL_SIZE_M, *, progress: bool = False) -> Study:
-    """Load the catalog's layers and derive the grid, study-area mask, land-use shares and slope."""
-    layers = load_layers(catalog, progress=progress)
-    if "study_area" in layers:
-        area = shapely.union_all(layers["study_area"].geometry.values)
-    else:
-        from .study_area import study_area_geometry
+def prepare_study(catalog: Catalog, cell_size: float = settings.DEFAULT_CELL_SIZE_M, *, progress: bool = False,
+                  layers: dict[str, gpd.GeoDataFrame] | None = None,
+                  check_memory: Callable[[AnalysisGrid, BaseGeometry, dict[str, gpd.GeoDataFrame]], object] | None = None) -> Study:
+    """Load the catalog's layers and derive the grid, study-area mask, land-use shares and slope.
 
-        area = study_area_geometry(catalog)
-    grid = AnalysisGrid.covering(area.bounds, cell_size)
+    ``layers`` may be passed when already loaded. Before any grid array exists,
+    ``check_memory(grid, area, layers)`` may refuse the work (see
+    :func:`geo_almaty.memory.check_memory`); by default the study alone is checked
+    against the memory budget.
+    """
+    from .study_area import study_area_geometry
+
+    layers = load_layers(catalog, progress=progress) if layers is None else layers
+    area = study_area_geometry(catalog, layers)
+    grid = study_grid(area, cell_size)
+    if check_memory is None:
+        from .memory import check_memory as check, workload_for
+
+        check(workload_for(grid, area, layers, catalog))
+    else:
+        check_memory(grid, area, layers)
     inside = burn_values([area], [1], grid).astype(bool)
     study = Study(catalog, layers, grid, area, inside)
     steps = {"land use": _add_land_use, "population": _add_population, "terrain": _add_terrain}
@@ -83,6 +109,18 @@ def prepare_study(catalog: Catalog, cell_size: float = settings.DEFAULT_CELL_SIZ
         steps[step](study)
     log.info("study grid %d×%d cells of %.0f m, %d inside the study area", grid.width, grid.height, cell_size, int(inside.sum()))
     return study
+
+
+def study_grid(area: BaseGeometry, cell_size: float) -> AnalysisGrid:
+    """The analysis grid over ``area``; a cell size that is not a finite positive number, or too coarse to
+    place a cell centre in the study area, is refused."""
+    grid = AnalysisGrid.covering(area.bounds, cell_size)
+    minx, miny, maxx, maxy = area.bounds
+    if cell_size > min(maxx - minx, maxy - miny) / 2:
+        raise InputError(f"cell size {cell_size:g} m is too coarse for the study area of {(maxx - minx) / 1000:.0f} × {(maxy - miny) / 1000:.0f} km",
+                         column="cell_size", expected=f"at most {min(maxx - minx, maxy - miny) / 2:,.0f} m, e.g. the default "
+                                                      f"{settings.DEFAULT_CELL_SIZE_M:g} m")
+    return grid
 
 
 def _add_land_use(study: Study) -> None:

@@ -126,9 +126,27 @@ def _check_ids(profile: FacilityProfile) -> None:
 _NEEDS = {"distance": ("layer",), "colocation": ("layer", "within_m"), "share": ("classes",), "reachable": ("allocation", "radius_m"), "raster": ("raster",)}
 
 
+_ROAD_TYPES = ("distance", "colocation", "reachable")
+
+
+def _needed_keys(criterion: dict) -> tuple[str, ...]:
+    """Keys a criterion needs: by type, with minutes instead of metres for road_min reach and colocation."""
+    keys = _NEEDS[criterion["type"]]
+    if criterion.get("metric") == "road_min":
+        keys = tuple({"radius_m": "radius_min", "within_m": "within_min"}.get(k, k) for k in keys)
+    return keys
+
+
 def _check_criteria_fields(profile: FacilityProfile) -> None:
     for c in profile.criteria:
-        for key in _NEEDS[c["type"]]:
+        for key in ("metric", "direction"):
+            if key in c and c["type"] not in _ROAD_TYPES:
+                raise ProfileError(f"'{key}' on a {c['type']} criterion", file=profile.path, column=f"criteria/{c['id']}/{key}",
+                                   expected=f"{key} only on distance, colocation or reachable criteria")
+        if "direction" in c and c.get("metric", "straight") == "straight":
+            raise ProfileError("'direction' on a straight-line criterion", file=profile.path, column=f"criteria/{c['id']}/direction",
+                               expected="direction only with metric road_km or road_min")
+        for key in _needed_keys(c):
             if key not in c:
                 raise ProfileError(f"a {c['type']} criterion needs '{key}'", file=profile.path, column=f"criteria/{c['id']}/{key}",
                                    expected=f"{key} for {c['type']} criteria")

@@ -293,7 +293,7 @@ def test_cli_flows_end_to_end(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "agri_organic_waste_landfill" in printed and "DISAGREE landfill_delivered_vs_sorting_capacity" in printed
     files = sorted(p.name for p in out.iterdir())
-    assert files == ["sankey_agrifood.html", "sankey_city.html", "sankey_construction.html", "sankey_industry.html"]
+    assert files == [".geo-almaty-output", "sankey_agrifood.html", "sankey_city.html", "sankey_construction.html", "sankey_industry.html"]
     html = (out / "sankey_city.html").read_text(encoding="utf-8")
     assert '<html lang="en">' in html
     assert not re.search(r"<script[^>]+src=", html), "plotly.js must be inlined"

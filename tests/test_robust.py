@@ -1,7 +1,6 @@
 """Robustness: weight, flow and position samples, streaming top-k counts, OAT sensitivity, outputs and the CLI."""
 from __future__ import annotations
 
-import csv
 import hashlib
 from types import SimpleNamespace
 
@@ -15,6 +14,8 @@ from hypothesis import strategies as st
 from geo_almaty.allocate import allocate_flows, load_allocation_specs
 from geo_almaty.candidates import square_candidates
 from geo_almaty.catalog import load_catalog
+from geo_almaty.errors import SelectionError
+from geo_almaty.export import read_csv
 from geo_almaty.cli import main
 from geo_almaty.criteria import _sample, reachable_surface
 from geo_almaty.errors import FlowDataError
@@ -359,8 +360,8 @@ def test_outputs_map_layer_and_index_section(world, tmp_path):
         assert src.count == 4 and src.crs.to_epsg() == 32643
         nearby, selected = src.read(1), src.read(2)
         assert np.nanmax(nearby) <= 1.0 and np.nansum(selected) == pytest.approx(np.nansum(analysis.selected_frequency))
-    rows = list(csv.DictReader(paths[1].open(encoding="utf-8")))
-    assert len(rows) == len(analysis.robust_sites) and all(float(r["nearby_frequency"]) >= 0.8 for r in rows)
+    rows = read_csv(paths[1])
+    assert len(rows) == len(analysis.robust_sites) and (rows["nearby_frequency"] >= 0.8).all()
     svg = paths[4].read_text(encoding="utf-8")
     assert svg.startswith("<?xml") and "<svg" in svg and "Date" not in svg and tornado_svg(analysis, "kk") == svg
     layer = frequency_layer(analysis, world.study)
@@ -379,9 +380,13 @@ def test_cli_robust_writes_files_and_refuses_bad_options(world, tmp_path, capsys
     assert "robust sites" in printed and "one at a time" in printed
     assert (out / "cli_hub_frequency.tif").is_file() and (out / "cli_hub_tornado.svg").is_file()
     for bad, fragment in ((["--vary", "weights,moon"], "unknown source"), (["--match-radius", "900"], "match radius 900"),
-                          (["--samples", "0"], "0 samples"), (["--concentration", "-1"], "concentration")):
+                          (["--samples", "0"], "--samples: 0 (expected 1 or more)"), (["--concentration", "-1"], "concentration")):
         target = tmp_path / f"bad{len(fragment)}"
-        assert main(["robust", "--facility", str(profile), "--catalog", catalog, *bad, "--out", str(target)]) == 2
+        try:
+            status = main(["robust", "--facility", str(profile), "--catalog", catalog, *bad, "--out", str(target)])
+        except SystemExit as exc:  # argparse refuses malformed options itself, with the same one-line form
+            status = exc.code
+        assert status == 2
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and fragment in err, err
         assert not target.exists()
@@ -398,8 +403,9 @@ def test_hexagon_candidates_and_an_empty_choice(world, tmp_path):
     assert np.nanmax(analysis.nearby_frequency) <= 1.0 and len(analysis.robust_sites) >= 1
     assert np.isfinite(frequency_layer(analysis, world.study).surface).sum() > 50  # hexagons rasterised onto the grid
     everything = {"id": "all", "label": {"ru": "x", "kk": "x", "en": "x"}, "layer": "study_area"}
-    empty = robust(world, scored(world, tmp_path, "none", [{**FARM, "weight": 1}], exclusions=[everything]), samples=10, seed=0)
-    assert empty.robust_sites.empty and (empty.counts.picks == 0).all() and "fewer than 3 sites" in empty.notes[-1]
+    nothing_left = scored(world, tmp_path, "none", [{**FARM, "weight": 1}], exclusions=[everything])
+    with pytest.raises(SelectionError, match="all 256 candidates are excluded"):  # refused like `score`, not an empty table
+        robust(world, nothing_left, samples=10, seed=0)
 
 
 def test_owa_weights_are_sampled_exactly(world, tmp_path):

@@ -8,6 +8,7 @@ from .. import settings
 from ..explain import format_amount, site_reasons, tonnage_reached
 from ..i18n import text as message
 from ..siting.report import siting_summary_lines
+from ..textsafe import markdown_escape
 from .elements import PANEL_CSS, language_switch_html
 from .text import LANGUAGE_CSS, esc, tr, tr_message
 
@@ -43,15 +44,16 @@ def summary_markdown(outcomes: dict, inputs, lang: str) -> str:
     """A short Markdown summary: top sites per facility type with reasons and tonnage within reach."""
     lines = [f"# {PAGE_TITLE[lang]}", ""]
     for outcome in outcomes.values():
-        lines += [f"## {outcome.profile.title[lang]}", "", outcome.profile.summary[lang], ""]
+        lines += [f"## {markdown_escape(outcome.profile.title[lang])}", "", markdown_escape(outcome.profile.summary[lang]), ""]
         lines += [f"| # | {message('district', lang)} | {message('score', lang)} | {message('reaches', lang)} | {message('reasons', lang)} |",
                   "|---|---|---|---|---|"]
         for r in site_summary_rows(outcome, inputs, lang):
-            cell = "<br>".join(x.replace("|", "/") for x in r["reasons"])
-            lines.append(f"| {r['rank']} | {r['district']} | {r['score']:.3f} | {r['reach']} | {cell} |")
+            cell = "<br>".join(markdown_escape(x) for x in r["reasons"])
+            lines.append(f"| {r['rank']} | {markdown_escape(r['district'])} | {r['score']:.3f} | {markdown_escape(r['reach'])} | {cell} |")
         lines.append("")
-        lines += siting_summary_lines(outcome.result, inputs.study, outcome.selection, lang) + [""]
-    lines.append(inputs.catalog.disclaimer.get(lang, ""))
+        lines += [f"- {markdown_escape(line.removeprefix('- '))}" for line in siting_summary_lines(outcome.result, inputs.study, outcome.selection, lang)]
+        lines.append("")
+    lines.append(markdown_escape(inputs.catalog.disclaimer.get(lang, "")))
     return "\n".join(lines) + "\n"
 
 
