@@ -205,19 +205,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     import time
 
     from .pipeline import run_main_job
+    from .render.index import short_summary
 
     started = time.perf_counter()
     outputs = run_main_job(args.catalog, args.out, args.lang, cell_size=args.cell_size, robust_samples=args.robust_samples, progress=True,
                            overwrite=args.overwrite, memory_budget=args.memory_budget)
-    print(outputs.summary.read_text(encoding="utf-8"))
+    written = [outputs.index, *outputs.maps, *outputs.sankeys, outputs.summary_page, outputs.summary, *outputs.results]
+    print(f"wrote {len(written)} files ({sum(p.stat().st_size for p in written) / 1e6:.1f} MB) into {args.out} "
+          f"in {time.perf_counter() - started:.1f} s")
     for outcome in outputs.outcomes.values():
         _print_shortfall(outcome)
-        if outcome.result.notes:
-            print(f"{outcome.profile.id}:")
-            _print_road_notes(outcome.result)
-    for path in [outputs.index, *outputs.maps, *outputs.sankeys, *outputs.results, outputs.summary]:
-        print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
-    print(f"done in {time.perf_counter() - started:.1f} s; open {outputs.index}")
+        if outcome.result.notes:  # the candidates' connectors; every criterion's note is in the results' criteria table
+            print(f"{outcome.profile.id}: road: {outcome.result.notes[0]}")
+    print("\n".join(short_summary(outputs.outcomes, outputs.inputs, args.lang, outputs.index)))
     return 0
 
 
@@ -322,7 +322,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         facilities = [item["facility"] for item in recipe["facilities"]]
         inputs = load_inputs(args.catalog, args.cell_size, profiles=facilities, progress=True, memory_budget=args.memory_budget)
         outcomes = {f: score_facility(inputs, f, progress=True) for f in facilities}
-        build = build_planner_map if recipe["kind"] == "planner" else build_citizen_map
+        build = build_planner_map if recipe["kind"] == "planner" else build_citizen_map  # a lone map: no index page to link back to
         save_map(build(recipe, inputs, outcomes, args.lang), stage / out.name, args.lang)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
     return 0
@@ -376,7 +376,8 @@ def cmd_flows(args: argparse.Namespace) -> int:
     from .atomic import staged_output, staged_path
     from .consistency import run_consistency_checks
     from .flows import load_coefficients, load_flows, load_labels
-    from .sankey import load_sankey_diagrams, write_sankey_diagrams
+    from .render.sankey_page import write_sankey_page
+    from .sankey import load_sankey_diagrams
 
     with staged_output(args.out, overwrite=args.overwrite, command="geo-almaty flows") as stage:
         labels = load_labels()
@@ -384,7 +385,7 @@ def cmd_flows(args: argparse.Namespace) -> int:
         coefficients = load_coefficients(flows)
         checks = run_consistency_checks(flows)
         diagrams = load_sankey_diagrams(flows, labels)
-        written = [staged_path(stage, args.out, p) for p in write_sankey_diagrams(diagrams, labels, stage, args.lang)]
+        path = staged_path(stage, args.out, write_sankey_page(diagrams, labels, stage, args.lang))
 
     _print_flow_summary(flows, args.lang, labels)
     print()
@@ -397,8 +398,7 @@ def cmd_flows(args: argparse.Namespace) -> int:
         mark = "ok      " if r.agrees else "DISAGREE"
         print(f"  {mark} {r.id:<38} {_number(r.left):>14} vs {_number(r.right):>14} {r.unit:<10} diff {r.relative_difference:6.1%}  {r.description}")
     print()
-    for path in written:
-        print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     return 0
 
 

@@ -150,6 +150,8 @@ class RunOutputs:
     summary: Path
     outcomes: dict[str, FacilityOutcome]
     robust: dict = field(default_factory=dict)  # facility -> geo_almaty.robust.RobustResult
+    summary_page: Path | None = None
+    inputs: Inputs | None = None
 
 
 def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str, *, cell_size: float = settings.DEFAULT_CELL_SIZE_M,
@@ -173,9 +175,12 @@ def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str
     with staged_output(out_dir, overwrite=overwrite, command="geo-almaty run") as stage:
         outputs = _write_main_job(catalog_path, stage, lang, cell_size=cell_size, robust_samples=robust_samples, progress=progress,
                                   memory_budget=memory_budget)
-    moved = {path: out_dir / path.relative_to(stage) for path in [outputs.index, outputs.summary, *outputs.maps, *outputs.sankeys, *outputs.results]}
-    return RunOutputs(moved[outputs.index], [moved[p] for p in outputs.maps], [moved[p] for p in outputs.sankeys],
-                      [moved[p] for p in outputs.results], moved[outputs.summary], outputs.outcomes, outputs.robust)
+    def moved(path: Path) -> Path:
+        return out_dir / path.relative_to(stage)
+
+    return RunOutputs(moved(outputs.index), [moved(p) for p in outputs.maps], [moved(p) for p in outputs.sankeys],
+                      [moved(p) for p in outputs.results], moved(outputs.summary), outputs.outcomes, outputs.robust,
+                      moved(outputs.summary_page), outputs.inputs)
 
 
 def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *, cell_size: float, robust_samples: int | None,
@@ -183,12 +188,14 @@ def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *
     from .atomic import write_text_atomic
     from .progress import progress_bar
     from .render.citizen import build_citizen_map
-    from .render.index import index_html, relative, summary_markdown
+    from .i18n import text as message
+    from .render.index import index_html, relative, summary_html, summary_markdown
     from .render.maps import save_map
     from .render.planner import build_planner_map
     from .render.recipes import load_recipe
+    from .render.sankey_page import write_sankey_page
     from .robust import DEFAULT_RUN_SAMPLES, robust_section_html, write_robust_outputs
-    from .sankey import load_sankey_diagrams, write_sankey_diagrams
+    from .sankey import load_sankey_diagrams
 
     catalog = load_catalog(catalog_path)
     specs = load_allocation_specs()
@@ -211,21 +218,26 @@ def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *
         paths = write_robust_outputs(analysis, inputs.study, out_dir / "results", lang)
         robust_links[facility] = [(p.name, relative(p, out_dir)) for p in paths]
         results += paths
-    sankeys = write_sankey_diagrams(diagrams, inputs.labels, out_dir / "flows", lang)
+    sankeys = [write_sankey_page(diagrams, inputs.labels, out_dir / "flows", lang, index_href="../index.html")]
     maps = [
-        save_map(build_planner_map(recipes["planner"], inputs, outcomes, lang), out_dir / "planner_map.html", lang),
-        save_map(build_citizen_map(recipes["citizen"], inputs, outcomes, lang), out_dir / "citizen_map.html", lang),
+        save_map(build_planner_map(recipes["planner"], inputs, outcomes, lang, index_href="index.html"), out_dir / "planner_map.html", lang),
+        save_map(build_citizen_map(recipes["citizen"], inputs, outcomes, lang, index_href="index.html"), out_dir / "citizen_map.html", lang),
     ]
     limit = recipes["citizen"].get("max_bytes")
     if limit and maps[1].stat().st_size > limit:
         log.warning("citizen map is %.2f MB, above the recipe's limit of %.2f MB", maps[1].stat().st_size / 1e6, limit / 1e6)
     summary = write_text_atomic(out_dir / "summary.md", summary_markdown(outcomes, inputs, lang))
+    summary_page = write_text_atomic(out_dir / "summary.html", summary_html(outcomes, inputs, lang, index_href="index.html"))
+
+    def named(message_id: str) -> dict[str, str]:
+        return {lang_: message(message_id, lang_) for lang_ in settings.LANGUAGES}
+
     links = {
-        "maps": [({"ru": "Карта для планировщиков", "kk": "Жоспарлаушыларға арналған карта", "en": "Planner map"}, relative(maps[0], out_dir)),
-                 ({"ru": "Карта для жителей", "kk": "Тұрғындарға арналған карта", "en": "Citizen map"}, relative(maps[1], out_dir))],
-        "flows": [(diagrams[p.stem.removeprefix("sankey_")].title, relative(p, out_dir)) for p in sankeys],
+        "maps": [(named("planner_map"), relative(maps[0], out_dir)), (named("citizen_map"), relative(maps[1], out_dir)),
+                 (named("summary_page"), relative(summary_page, out_dir))],
+        "flows": [(d.title, f"{relative(sankeys[0], out_dir)}#{d.id}") for d in diagrams.values()],
         "results": [({lang_: p.name for lang_ in settings.LANGUAGES}, relative(p, out_dir)) for p in results + [summary]],
     }
     sections = [robust_section_html(robust, inputs.study, robust_links)] if robust else []
     index = write_text_atomic(out_dir / "index.html", index_html(outcomes, inputs, links, lang, extra_sections=sections))
-    return RunOutputs(index, maps, sankeys, results, summary, outcomes, robust)
+    return RunOutputs(index, maps, sankeys, results, summary, outcomes, robust, summary_page, inputs)

@@ -293,11 +293,12 @@ def test_cli_flows_end_to_end(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "agri_organic_waste_landfill" in printed and "DISAGREE landfill_delivered_vs_sorting_capacity" in printed
     files = sorted(p.name for p in out.iterdir())
-    assert files == [".geo-almaty-output", "sankey_agrifood.html", "sankey_city.html", "sankey_construction.html", "sankey_industry.html"]
-    html = (out / "sankey_city.html").read_text(encoding="utf-8")
-    assert '<html lang="en">' in html
-    assert not re.search(r"<script[^>]+src=", html), "plotly.js must be inlined"
-    assert "Plotly.newPlot" in html and len(html) > 1_000_000
+    assert files == [".geo-almaty-output", "sankey.html"]
+    html = (out / "sankey.html").read_text(encoding="utf-8")
+    assert '<html lang="en" data-lang="en">' in html and "<title>" in html
+    assert not re.search(r"<script[^>]+src=", html), "the page must not load scripts"
+    assert html.count('class="ga-sankey"') == 4 and html.count("<svg") == 8 and len(html) < 500_000
+    assert "553\u00a0kt/yr" in html and "553\u00a0тыс. т/год" in html, "values in kt/yr, formatted per language"
 
 
 def test_cli_flows_bad_table_prints_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):

@@ -215,7 +215,7 @@ def test_unwritable_out_folder_is_refused_before_any_work(tmp_path, capsys, monk
 
 def test_a_failure_late_in_run_leaves_the_previous_output_untouched(tmp_path, monkeypatch):
     """The issue's case: flows/ could not be written after 10 result files. Now nothing of the new run appears."""
-    import geo_almaty.sankey
+    import geo_almaty.render.sankey_page
 
     out = tmp_path / "almaty_out"
     out.mkdir()
@@ -223,10 +223,10 @@ def test_a_failure_late_in_run_leaves_the_previous_output_untouched(tmp_path, mo
     (out / "index.html").write_text("<p>previous run</p>", encoding="utf-8")
     before = tree(out)
 
-    def unwritable(diagrams, labels, out_dir, lang):
-        raise PermissionError(errno.EACCES, "Permission denied", str(Path(out_dir) / "sankey_city.html"))
+    def unwritable(diagrams, labels, out_dir, lang, **options):
+        raise PermissionError(errno.EACCES, "Permission denied", str(Path(out_dir) / "sankey.html"))
 
-    monkeypatch.setattr(geo_almaty.sankey, "write_sankey_diagrams", unwritable)
+    monkeypatch.setattr(geo_almaty.render.sankey_page, "write_sankey_page", unwritable)
     assert main(["run", "--cell-size", "2000", "--out", str(out), "--overwrite"]) == EXIT_BAD_INPUT
     assert tree(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["almaty_out"]
@@ -593,11 +593,11 @@ def test_summary_markdown_escapes_names(world, tmp_path):
     districts.loc[0, "name_ru"] = "<script>alert(1)</script> | *Запад* [x](javascript:1)"
     districts.loc[1, "name_ru"] = "NaN"
     text = summary_markdown({"spread": score_facility(inputs, profile)}, inputs, "ru")
-    rows = [line for line in text.splitlines() if re.match(r"\| \d", line)]
-    assert len(rows) == 2 and all(line.count(" | ") == 4 for line in rows)  # a name's '|' does not split the table
+    rows = [line for line in text.splitlines() if re.match(r"\d+\. ", line)]
+    assert len(rows) == 2  # one list item per site: a name's markup or line break does not add or split items
     body = "\n".join(rows)
-    assert "<script>" not in body and "&lt;script&gt;" in body and r"\*Запад\*" in body and r"\[x\]" in body
-    assert "NaN" not in text and "| east |" in body  # a NaN name falls back to the district id
+    assert "<script>" not in body and "&lt;script&gt;" in body and r"\*Запад\*" in body and r"\[x\]" in body and r"\|" in body
+    assert "NaN" not in text and "**east**" in body  # a NaN name falls back to the district id
 
 
 # --- 7. byte-identical outputs -------------------------------------------------------------------

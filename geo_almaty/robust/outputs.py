@@ -27,46 +27,10 @@ from ..prepare import Study
 from ..select import district_names
 from .analysis import RANK_QUANTILES, RobustResult
 
-TEXT = {
-    "section": {"ru": "Насколько мы уверены: устойчивость выбора площадок", "kk": "Қаншалықты сенімдіміз: алаң таңдауының орнықтылығы",
-                "en": "How sure are we: robustness of the chosen sites"},
-    "axis": {"ru": "Заменённые площадки (из {k})", "kk": "Ауыстырылған алаңдар ({k} ішінен)", "en": "Sites replaced (of {k})"},
-    "low": {"ru": "вес −{p} % / нижняя граница потока", "kk": "салмақ −{p} % / ағынның төменгі шегі", "en": "weight −{p} % / flow at its low bound"},
-    "high": {"ru": "вес +{p} % / верхняя граница потока", "kk": "салмақ +{p} % / ағынның жоғарғы шегі", "en": "weight +{p} % / flow at its high bound"},
-    "weight": {"ru": "вес", "kk": "салмақ", "en": "weight"},
-    "flow": {"ru": "поток", "kk": "ағын", "en": "flow"},
-    "title": {"ru": "Чувствительность по одному фактору: {name}", "kk": "Бір фактор бойынша сезімталдық: {name}",
-              "en": "One-at-a-time sensitivity: {name}"},
-    "method": {"ru": "{samples} случайных вариантов (seed {seed}): {varied}.", "kk": "{samples} кездейсоқ нұсқа (seed {seed}): {varied}.",
-               "en": "{samples} random variants (seed {seed}): {varied}."},
-    "weights_varied": {"ru": "веса ({how})", "kk": "салмақтар ({how})", "en": "weights ({how})"},
-    "flows_varied": {"ru": "потоки в пределах data/uncertainty.yaml", "kk": "ағындар data/uncertainty.yaml шегінде",
-                     "en": "flows within data/uncertainty.yaml"},
-    "positions_varied": {"ru": "точки объектов ({layers}) сдвинуты в пределах их точности (accuracy_m)",
-                         "kk": "нысандардың нүктелері ({layers}) дәлдігі (accuracy_m) шегінде жылжытылған",
-                         "en": "points of {layers} moved within their accuracy (accuracy_m)"},
-    "nothing_varied": {"ru": "ничего не меняется", "kk": "ештеңе өзгермейді", "en": "nothing varies"},
-    "nearby_definition": {
-        "ru": "«Рядом» — выбранная площадка в радиусе {radius}; устойчивая площадка — рядом в ≥ {threshold:.0%} вариантов.",
-        "kk": "«Жақын» — {radius} радиусындағы таңдалған алаң; орнықты алаң — нұсқалардың ≥ {threshold:.0%} бөлігінде жақын.",
-        "en": "\"Nearby\" means a chosen site within {radius}; a robust site has one nearby in ≥ {threshold:.0%} of the variants.",
-    },
-    "dirichlet": {"ru": "Дирихле, κ = {k:g}", "kk": "Дирихле, κ = {k:g}", "en": "Dirichlet, κ = {k:g}"},
-    "ahp": {"ru": "суждения МАИ ±1 шаг шкалы Саати", "kk": "АИТ пайымдары Саати шкаласының ±1 қадамы",
-            "en": "AHP judgements ±1 step of the Saaty scale"},
-    "robust_sites": {"ru": "Устойчивые площадки", "kk": "Орнықты алаңдар", "en": "Robust sites"},
-    "none_robust": {"ru": "Ни одна площадка не устойчива при этом пороге.", "kk": "Бұл шекте бірде-бір алаң орнықты емес.",
-                    "en": "No site is robust at this threshold."},
-    "nearby": {"ru": "Рядом", "kk": "Жақын", "en": "Nearby"},
-    "here": {"ru": "Именно здесь", "kk": "Дәл осы жерде", "en": "This cell"},
-    "base_rank": {"ru": "Место в базовом выборе", "kk": "Негізгі таңдаудағы орын", "en": "Rank in the base choice"},
-    "median_rank": {"ru": "Медиана места по оценке", "kk": "Баға бойынша орынның медианасы", "en": "Median score rank"},
-    "files": {"ru": "Файлы", "kk": "Файлдар", "en": "Files"},
-}
-
-
 def _t(key: str, lang: str, **kwargs) -> str:
-    return TEXT[key][lang].format(**kwargs) if kwargs else TEXT[key][lang]
+    """The robustness message ``robust_<key>`` (``locale/messages.yaml``) in ``lang``, formatted with ``kwargs``."""
+    text = message(f"robust_{key}", lang)
+    return text.format(**kwargs) if kwargs else text
 
 
 # --- tables ----------------------------------------------------------------------------------------
@@ -318,9 +282,9 @@ def robust_section_html(results: dict[str, RobustResult], study: Study, links: d
     ``links`` maps a facility id to ``(file name, relative href)`` pairs. Every text
     from data is escaped; the tornado SVGs are inlined (one per language).
     """
-    from ..render.text import esc, tr
+    from ..render.text import esc, tr, tr_message
 
-    blocks = [f"<h2>{tr(TEXT['section'])}</h2>"]
+    blocks = [f"<h2>{tr_message('robust_section')}</h2>"]
     for pid, result in results.items():
         per_lang = {}
         for lang in settings.LANGUAGES:
@@ -341,7 +305,7 @@ def robust_section_html(results: dict[str, RobustResult], study: Study, links: d
             per_lang[lang] = (f'<p class="ga-note">{esc(method)}</p><h4>{esc(_t("robust_sites", lang))}</h4>{table}'
                               f'<div class="ga-tornado">{svg}</div>')
         files = "".join(f'<li><a href="{esc(href)}">{esc(name)}</a></li>' for name, href in (links or {}).get(pid, []))
-        files_html = f"<p>{tr(TEXT['files'])}</p><ul>{files}</ul>" if files else ""
+        files_html = f"<p>{tr_message('robust_files')}</p><ul>{files}</ul>" if files else ""
         blocks.append(f"<h3>{tr(result.profile.title)}</h3>{tr(per_lang, escape=False)}{files_html}")
     style = "<style>.ga-tornado svg{max-width:100%;height:auto}</style>"
     return style + "".join(blocks)
