@@ -232,6 +232,9 @@ def test_planner_map_offline_draws_sites_clear_of_panels_and_labels_districts(ru
         images = page.js("() => Array.from(document.querySelectorAll('img.leaflet-image-layer')).map(i => [i.src.slice(0, 22), i.naturalWidth])")
         problems = {f["facility"]: page.js("f => gaTest.pinProblems(f)", f["facility"]) for f in recipe["facilities"]}
         districts = visible_labels(page, ".ga-label-district")
+        if len(districts) < 3:  # legal zones may put a site far out (a material bank at Kapshagay): one level in, the city
+            page.js("() => GA.map.setZoom(GA.map.getZoom() + 1, {animate: false})")
+            districts = visible_labels(page, ".ga-label-district")
         minimap = page.js("() => Array.from(document.querySelectorAll('.leaflet-control-minimap')).some(gaTest.shown)")
         scale = page.js("() => document.querySelector('.leaflet-control-scale').innerText")
         page.assert_clean()
@@ -378,7 +381,8 @@ def test_measure_tool_gives_metric_distance_in_the_page_language(run, browser):
         for dx, dy in ((-120, 40), (120, 40), (0, -100)):
             page.page.mouse.click(cx + dx, cy + dy)
         text = visible_text(page.page.locator(".ga-measure-panel"))
-        assert re.search(r"Расстояние: [\d\u202f]+(,\d+)?\s?км", text) and "Площадь" in text and "га" in text, text
+        # hectares or km² depending on the home view's zoom (it fits every chosen site)
+        assert re.search(r"Расстояние: [\d\u202f]+(,\d+)?\s?км", text) and "Площадь" in text and ("га" in text or "км²" in text), text
         page.set_language("kk")
         assert "Қашықтық" in visible_text(page.page.locator(".ga-measure-panel"))
         page.page.locator(".ga-measure-done").click()
