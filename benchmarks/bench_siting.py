@@ -26,7 +26,6 @@ import argparse
 import datetime as dt
 import json
 import math
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_scoring import fmt_s, load_average, machine, peak_rss_mb, prepared, say, study_area_m2, versions  # noqa: E402
+from bench_scoring import (fmt_s, load_average, machine, peak_rss_mb, prepared, run_json_child, say, study_area_m2,  # noqa: E402
+                           versions)
 
 DEFAULT_PROFILE = "composting_hub"
 DEFAULT_SIZES = (0, 1_000_000)
@@ -135,15 +135,7 @@ def child(args: argparse.Namespace) -> dict:
 
 
 def run_child(mode: str, cell: float, args: argparse.Namespace, masks: Path, other: Path) -> dict:
-    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
-        out = Path(handle.name)
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--cell", repr(cell), "--profile", args.profile,
-               "--masks", str(masks), "--other", str(other), "--out", str(out)]
-    try:
-        subprocess.run(command, check=True)
-        return json.loads(out.read_text())
-    finally:
-        out.unlink(missing_ok=True)
+    return run_json_child(__file__, ["--child", mode, "--cell", repr(cell), "--profile", args.profile, "--masks", str(masks), "--other", str(other)])
 
 
 def parent(args: argparse.Namespace) -> None:
