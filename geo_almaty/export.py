@@ -23,6 +23,8 @@ from .prepare import Study
 from .reproducible import fixed_gdal_timestamp
 from .score import ScoreResult
 from .select import candidate_districts, district_names
+from .siting.jurisdiction import candidate_jurisdiction
+from .siting.report import site_rule_columns
 from .textsafe import is_missing_text, neutralise_formula
 
 
@@ -63,12 +65,16 @@ def scored_frame(result: ScoreResult, study: Study, *, include_excluded: bool = 
         cutoff = np.nanquantile(scores, 1.0 - best_share) if np.isfinite(scores).any() else np.inf
         rows = rows[scores >= cutoff]
     districts = candidate_districts(study, result)
+    excluded_by = result.rules.joined(rows) if result.rules is not None else result.exclusion[rows].astype(str)
+    flags = result.rules.joined(rows, "flag") if result.rules is not None else np.full(len(rows), "", dtype=object)
     data = {
         "candidate_id": result.candidates.labels(rows),
         "facility": result.profile.id,
         "score": result.score[rows],
         "district_id": districts[rows],
-        "excluded_by": result.exclusion[rows].astype(str),
+        "jurisdiction": candidate_jurisdiction(study, result.candidates).kind[rows],
+        "excluded_by": excluded_by.astype(str),
+        "flags": flags.astype(str),
         **breakdown_columns(result, rows),
     }
     return gpd.GeoDataFrame(data, geometry=result.candidates.geometries(study)[rows], crs=settings.ANALYSIS_CRS)
@@ -91,6 +97,10 @@ def top_sites_frame(result: ScoreResult, study: Study, selection: pd.DataFrame, 
         "lon": lonlat.x.round(6).to_numpy(),
         "lat": lonlat.y.round(6).to_numpy(),
     }
+    if "stage" in selection.columns:
+        data["stage"] = selection["stage"].to_numpy()
+        data["stage_condition_met"] = selection["stage_condition_met"].to_numpy()
+    data.update({k: v.to_numpy() for k, v in site_rule_columns(result, study, rows, lang).items()})
     for allocation_id in sorted({k for r in reached for k in r}):
         unit = allocations[allocation_id].unit.replace("/", "_per_")
         data[f"reach_{allocation_id}_{unit}"] = np.array([r.get(allocation_id, np.nan) for r in reached])
@@ -119,15 +129,17 @@ def criteria_table(result: ScoreResult) -> pd.DataFrame:
 
 
 def allocations_by_district(allocations: dict[str, Allocation], study: Study, lang: str) -> pd.DataFrame:
-    """Every allocated flow per district, with its unit, proxy, note and the flow rows it came from."""
+    """Every allocated flow per district (and component, e.g. demolition / renovation / new build), with its unit,
+    proxy, note, the report lines it rests on and the flow rows (report and external) it came from."""
     names = district_names(study)
     rows = []
     for allocation in allocations.values():
-        for district_id, amount in allocation.by_district().items():
+        for part in allocation.by_district_component().itertuples():
             rows.append({
-                "allocation": allocation.id, "title": allocation.title[lang], "district_id": district_id,
-                "district": names.get(district_id, {}).get(lang, district_id), "amount": float(amount), "unit": allocation.unit,
-                "total": allocation.total, "proxy": allocation.proxy, "note": allocation.note, "flow_rows": ";".join(allocation.rows),
+                "allocation": allocation.id, "title": allocation.title[lang], "component": part.component, "district_id": part.district_id,
+                "district": names.get(part.district_id, {}).get(lang, part.district_id), "amount": float(part.amount), "unit": allocation.unit,
+                "total": allocation.total, "proxy": allocation.proxy, "note": allocation.note, "report_lines": allocation.report_lines,
+                "flow_rows": ";".join(allocation.rows),
             })
     return pd.DataFrame(rows)
 
@@ -205,3 +217,26 @@ def write_score_geotiff(path: str | Path, result: ScoreResult, study: Study) -> 
             dst.set_band_description(1, f"{result.profile.id} suitability score (0-1)")
             dst.update_tags(facility=result.profile.id, crs_note="EPSG:32643", nodata="excluded or outside the study area")
     return path
+
+
+def write_exclusion_geotiff(path: str | Path, result: ScoreResult, study: Study) -> Path:
+    """Why each cell is excluded or flagged: a uint32 bitmask band on the EPSG:32643 grid; the tags hold the legend.
+
+    Bit ``j`` is rule ``j`` of the legend (tag ``rules``, JSON: bit, rule, kind, effect, label, limit_m, source,
+    verify); 0 is a cell no rule catches or with no candidate.
+    """
+    import json
+
+    from .siting.why import exclusion_legend, exclusion_surface
+
+    path = Path(path)
+    surface = exclusion_surface(result, study)
+    profile = dict(driver="GTiff", height=study.grid.height, width=study.grid.width, count=1, dtype="uint32",
+                   crs=settings.ANALYSIS_CRS, transform=study.grid.transform, nodata=None, compress="deflate", tiled=True)
+    with atomic_path(path) as tmp, fixed_gdal_timestamp():
+        with rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(surface, 1)
+            dst.set_band_description(1, f"{result.profile.id}: siting rules catching each cell (bitmask)")
+            dst.update_tags(facility=result.profile.id, rules=json.dumps(exclusion_legend(result, "en"), ensure_ascii=False))
+    return path
+

@@ -16,7 +16,8 @@ from .allocate import Allocation, allocate_flows, load_allocation_specs
 from .candidates import Candidates, feature_candidates, hex_candidates, square_candidates
 from .catalog import Catalog, load_catalog
 from .errors import SelectionError
-from .export import DEFAULT_CANDIDATE_SHARE, allocations_by_district, criteria_table, scored_frame, top_sites_frame, write_csv, write_geopackage, write_score_geotiff
+from .export import (DEFAULT_CANDIDATE_SHARE, allocations_by_district, criteria_table, scored_frame, top_sites_frame, write_csv, write_exclusion_geotiff,
+                     write_geopackage, write_score_geotiff)
 from .flows import load_flows, load_labels
 from .prepare import Study, prepare_study
 from .profiles import FacilityProfile, load_profile
@@ -83,33 +84,45 @@ def make_candidates(study: Study, shape: str = "square", candidates_layer: str |
 
 
 def score_facility(inputs: Inputs, facility: str | Path, *, shape: str = "square", candidates_layer: str | None = None,
-                   top_n: int | None = None, force_ahp: bool = False, progress: bool = False) -> FacilityOutcome:
-    """Score and select sites for one facility profile."""
+                   top_n: int | None = None, force_ahp: bool = False, progress: bool = False,
+                   capacity_t_yr: float | None = None) -> FacilityOutcome:
+    """Score and select sites for one facility profile.
+
+    ``capacity_t_yr`` replaces the profile's planned capacity (``siting.planned_capacity_t_yr``),
+    and with it the sanitary zone (e.g. a location-allocation size band).
+    """
     profile = load_profile(facility, inputs.catalog, set(inputs.allocation_specs), force_ahp=force_ahp)
     check_profile_data(profile, inputs.study)
     candidates = make_candidates(inputs.study, shape, candidates_layer)
     if not len(candidates):
         raise SelectionError(f"no candidate site: no {candidates.kind} cell centre lies in the study area", layer=candidates_layer or "study_area",
                              expected=f"a finer --cell-size than {inputs.study.grid.cell_size:g} m, or a larger study area")
-    result = score_candidates(profile, inputs.study, candidates, inputs.allocations, force_ahp=force_ahp, progress=progress)
+    result = score_candidates(profile, inputs.study, candidates, inputs.allocations, force_ahp=force_ahp, progress=progress,
+                              capacity_t_yr=capacity_t_yr)
     selection = select_sites(result, inputs.study, top_n=top_n)
     return FacilityOutcome(profile, candidates, result, selection)
 
 
 def write_facility_outputs(outcome: FacilityOutcome, inputs: Inputs, out_dir: str | Path, lang: str, *, all_candidates: bool = False) -> list[Path]:
-    """GeoPackage (top sites, best candidates, criteria table), CSV of the top sites with reasons, GeoTIFF score surface.
+    """GeoPackage (top sites, best candidates, criteria and siting-rule tables), CSV of the top sites with reasons,
+    GeoTIFF score surface and GeoTIFF of the siting rules catching each cell (``_exclusions.tif``, a bitmask).
 
     The GeoPackage keeps the best 10 % of candidates unless ``all_candidates``;
-    the GeoTIFF always holds every score.
+    the GeoTIFFs always hold every cell.
     """
+    from .siting.report import rules_table
+
     out_dir = Path(out_dir)
     pid = outcome.profile.id
     top = top_sites_frame(outcome.result, inputs.study, outcome.selection, inputs.allocations, lang)
     candidates = scored_frame(outcome.result, inputs.study, best_share=None if all_candidates else DEFAULT_CANDIDATE_SHARE)
+    tables = {"top_sites": top, "candidates": candidates, "criteria": criteria_table(outcome.result),
+              "siting_rules": rules_table(outcome.result, lang)}
     return [
-        write_geopackage(out_dir / f"{pid}_sites.gpkg", {"top_sites": top, "candidates": candidates, "criteria": criteria_table(outcome.result)}),
+        write_geopackage(out_dir / f"{pid}_sites.gpkg", tables),
         write_csv(out_dir / f"{pid}_top{len(top)}.csv", top),
         write_score_geotiff(out_dir / f"{pid}_score.tif", outcome.result, inputs.study),
+        write_exclusion_geotiff(out_dir / f"{pid}_exclusions.tif", outcome.result, inputs.study),
     ]
 
 

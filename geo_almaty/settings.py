@@ -116,6 +116,9 @@ def schemas_dir() -> Path:
 
 
 
+def rules_dir() -> Path:
+    """Folder of the siting rules (YAML): regulations, sanitary zones, aviation and water protection."""
+    return project_root() / "rules"
 def log_dir() -> Path:
     """Folder for logs of unexpected errors: ``GEO_ALMATY_LOG_DIR``, else ``$XDG_STATE_HOME/geo_almaty`` (``~/.local/state``)."""
     env = os.environ.get("GEO_ALMATY_LOG_DIR")

@@ -1073,6 +1073,61 @@ def build_airports(out: Path, osm2012: Path, area: shapely.Geometry) -> None:
                                                      "runway_bearing_deg", "source", "accuracy_m"])
 
 
+#: OSM amenity (or healthcare) values that are receptors of the sanitary protection zones, and their class.
+SENSITIVE_CLASSES = {"school": "school", "kindergarten": "kindergarten", "childcare": "kindergarten", "hospital": "hospital",
+                     "clinic": "clinic", "doctors": "clinic"}
+
+
+def build_sensitive_sites(out: Path, osm2012: Path, area: shapely.Geometry) -> None:
+    """Schools, kindergartens, hospitals and clinics of the 2012 OSM extract (CC BY-SA 2.0), receptors of the sanitary zones.
+
+    Areas become a point on their surface with ``footprint_radius_m``, the radius of a disc of the same area, so a
+    zone is measured from the grounds rather than their middle; a node inside an area of the same class is dropped.
+    The extract is of 2012: schools and clinics built since are missing (the layer's source says so).
+    """
+    say("sensitive_sites: schools, kindergartens, hospitals and clinics of the 2012 OSM extract (CC BY-SA 2.0)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        points = pyogrio.read_dataframe(osm2012, layer="points").to_crs(UTM)
+        areas = pyogrio.read_dataframe(osm2012, layer="multipolygons", on_invalid="ignore").to_crs(UTM)
+    rows = []
+    for kind, frame in (("node", points), ("area", areas)):
+        tags = frame["other_tags"].fillna("")
+        amenity = frame["amenity"] if "amenity" in frame.columns else tags.str.extract(r'"amenity"=>"([^"]+)"', expand=False)
+        healthcare = tags.str.extract(r'"healthcare"=>"([^"]+)"', expand=False)
+        value = amenity.where(amenity.isin(list(SENSITIVE_CLASSES)), healthcare)
+        keep = value.isin(list(SENSITIVE_CLASSES)) & frame.geometry.notna()
+        for row, tag, text in zip(frame[keep].itertuples(), value[keep], tags[keep]):
+            geom = row.geometry if kind == "node" else shapely.make_valid(row.geometry)
+            point = geom if kind == "node" else shapely.point_on_surface(geom)
+            if not point.within(area):
+                continue
+            ident = row.osm_id if kind == "node" else (row.osm_id if isinstance(row.osm_id, str) and row.osm_id else row.osm_way_id)
+            name_kk = re.search(r'"name:kk"=>"([^"]+)"', text)
+            name_ru = re.search(r'"name:ru"=>"([^"]+)"', text)
+            radius = 0.0 if kind == "node" else math.sqrt(shapely.area(geom) / math.pi)
+            rows.append({"site_id": f"osm_{'node' if kind == 'node' else 'area'}_{ident}", "class": SENSITIVE_CLASSES[tag],
+                         "name_ru": _clean_text(name_ru.group(1) if name_ru else row.name), "name_kk": _clean_text(name_kk.group(1) if name_kk else None),
+                         "name_en": None, "footprint_radius_m": round(radius, 1),
+                         "source": f"© OpenStreetMap contributors (CC BY-SA 2.0, extract of 2012): {tag} {'node' if kind == 'node' else 'area'}; "
+                                   "places built since 2012 are missing",
+                         "accuracy_m": 50.0, "_area": geom if kind == "area" else None, "geometry": point})
+    frame = gpd.GeoDataFrame(rows, crs=UTM)
+    grounds = frame[frame["_area"].notna()]
+    inside = np.zeros(len(frame), dtype=bool)
+    for cls in frame["class"].unique():
+        nodes = (frame["class"] == cls) & frame["_area"].isna()
+        same = grounds[grounds["class"] == cls]
+        if nodes.any() and len(same):
+            union = shapely.union_all(same["_area"].values)
+            inside[nodes.to_numpy()] = shapely.within(frame.geometry.values[nodes.to_numpy()], union)
+    frame = frame[~inside].drop(columns="_area").sort_values("site_id").reset_index(drop=True)
+    say(f"  {len(frame)} sites: " + ", ".join(f"{c} {n}" for c, n in frame["class"].value_counts().sort_index().items())
+        + f" ({int(inside.sum())} nodes inside the grounds of the same class dropped)")
+    write_geojson(frame, out / "sensitive_sites.geojson", ["site_id", "class", "name_ru", "name_kk", "name_en", "footprint_radius_m",
+                                                           "source", "accuracy_m"])
+
+
 def _bearing(line: shapely.Geometry) -> float:
     """Grid bearing (degrees 0-180) of a line's end-to-end direction in EPSG:32643."""
     (x0, y0), (x1, y1) = shapely.get_coordinates(line)[[0, -1]]
@@ -1481,6 +1536,7 @@ def main(argv: list[str] | None = None) -> int:
     units = build_oblast_districts(geodata, out, area, city)
     build_settlements(geodata, out, area, units, osm2012)
     build_airports(out, osm2012, area)
+    build_sensitive_sites(out, osm2012, area)
     build_rivers(out, dem, transform, area, osm2012)
     realign_hand_drawn(out)
     say(f"done: {len(LOG)} lines of notes; layers in {out}")

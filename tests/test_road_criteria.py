@@ -186,7 +186,7 @@ def test_embedded_profiles_measure_truck_hauls_by_road_and_zones_in_a_straight_l
             metrics[(name, c["id"])] = c.get("metric", "straight")
     road = {("composting_hub", "food_industry_supply"), ("composting_hub", "farmland_distance"), ("composting_hub", "landfill_colocation"),
             ("material_bank", "demolition_supply"), ("material_bank", "processing_plants"), ("reuse_warehouse", "waste_plant")}
-    straight = {("composting_hub", "peri_urban"), ("composting_hub", "road_access"), ("material_bank", "rail_access")}
+    straight = {("composting_hub", "peri_urban"), ("composting_hub", "road_access"), ("material_bank", "inside_city")}
     assert all(metrics[k] == "road_km" for k in road) and all(metrics[k] == "straight" for k in straight)
     for name in ("composting_hub", "material_bank", "reuse_warehouse"):  # exclusions (zones, odour) stay straight buffers
         assert all("metric" not in rule for rule in load_profile(name, catalog).exclusions)

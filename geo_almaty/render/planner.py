@@ -21,6 +21,7 @@ from .. import settings
 from ..explain import format_amount, site_breakdown, tonnage_reached
 from ..export import score_surface
 from ..i18n import messages
+from ..siting.report import site_popup_lines
 from ..i18n import text as message
 from ..select import district_names
 from .basemap import add_offline_base
@@ -230,8 +231,9 @@ def add_choropleths(m: folium.Map, recipe: dict, inputs) -> None:
 
 
 def site_popup(outcome, site: int, rank: int, inputs, colour: str, limit: int | None, districts: dict[str, dict[str, str]],
-               lat: float, lon: float, candidate: str) -> str:
-    """Why a site scored as it did: where it is, its id, criterion table in three languages, tonnage within reach."""
+               lat: float, lon: float, candidate: str, siting: dict[str, str] | None = None) -> str:
+    """Why a site scored as it did: where it is, its id, criterion table in three languages, tonnage within reach;
+    ``siting`` adds the land, sanitary zone and flags line per language (:func:`geo_almaty.siting.report.site_popup_lines`)."""
     result = outcome.result
     tables = {}
     for lang in settings.LANGUAGES:
@@ -253,6 +255,7 @@ def site_popup(outcome, site: int, rank: int, inputs, colour: str, limit: int | 
     overlap = f'<p class="ga-note">{tr_message("reach_overlaps")}</p>' if reached else ""
     return (f'<div class="ga-popup"><h3 style="color:{esc(colour)}">#{rank} {tr(result.profile.title)}</h3>'
             f'<p>{tr_message("score")}: <b>{score}</b> · {tr_message("district")}: {district}</p>'
+            + (f'<p class="ga-siting">{tr(siting)}</p>' if siting else "") +
             f'<p class="ga-secondary">{tr_message("candidate")}: {candidate} · {tr_message("coordinates")}: {coordinates_text(lat, lon)}</p>'
             + (f'<p>{tr_message("reaches")}: {reach}</p>{overlap}' if reached else "")
             + f'{tr(tables, escape=False)}<p class="ga-note">{esc(result.profile.report_lines)}</p></div>')
@@ -264,11 +267,13 @@ def site_records(outcome, inputs, colour: str, limit: int | None, icon_class: st
     districts = district_names(inputs.study)
     titles = outcome.profile.title
     ids = outcome.result.candidates.labels()[outcome.selection.candidate.to_numpy()]
+    siting = site_popup_lines(outcome.result, inputs.study, outcome.selection.candidate.to_numpy())
     return [{"rank": int(row.rank), "lat": round(float(y), 6), "lon": round(float(x), 6), "icon_class": icon_class,
              "z": rank_z_index(row.rank, len(outcome.selection)),
              "titles": {lang: f"#{row.rank} {titles[lang]}" for lang in settings.LANGUAGES},
              "tooltip": f"#{row.rank} {tr(titles)}",
-             "popup": site_popup(outcome, int(row.candidate), int(row.rank), inputs, colour, limit, districts, float(y), float(x), str(ident))}
+             "popup": site_popup(outcome, int(row.candidate), int(row.rank), inputs, colour, limit, districts, float(y), float(x), str(ident),
+                                 siting.get(int(row.candidate)))}
             for row, x, y, ident in zip(outcome.selection.itertuples(), lon, lat, ids)]
 
 
