@@ -59,13 +59,14 @@ def child(mode: str, area: str, cell: float, budget: str, profile: str, out: Pat
     import resource
 
     plan = getattr(inputs.study, "plan", None)
-    hashes = {p.suffix: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in paths}
+    hashes = {p.name.rsplit("_", 1)[-1]: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in paths}  # score.tif, exclusions.tif, ...
     return {
         "seconds": done - started, "load": loaded - started, "score": scored - loaded, "write": done - scored,
         "candidates": outcome.candidate_count, "excluded": outcome.excluded_count, "grid": list(inputs.study.grid.shape),
         "tiles": outcome.tiled.tiles if outcome.tiled else 0, "passes": outcome.tiled.passes if outcome.tiled else {},
         "tile_rows": plan.rows if plan else 0, "plan_peak": plan.peak if plan else 0, "sites": len(outcome.selection),
-        "tif": hashes.get(".tif"), "csv": hashes.get(".csv"), "gpkg": hashes.get(".gpkg"),
+        "tif": hashes.get("score.tif"), "exclusions": hashes.get("exclusions.tif"), "gpkg": hashes.get("sites.gpkg"),
+        "csv": next((v for k, v in hashes.items() if k.endswith(".csv")), None),
         "self_peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "workers_peak": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
     }
@@ -141,12 +142,12 @@ def main() -> None:
         return
     print(f"budget {args.budget}, profile {args.profile}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
     print("| case | cell (m) | grid | candidates | tiles (rows) | time (s) | peak RSS: process / largest worker / all processes (MB) "
-          "| plan peak (MB) | load | outputs sha256 (tif/csv) |")
+          "| plan peak (MB) | load | outputs sha256 (score tif/exclusions tif/csv) |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---|---|")
     for case in args.cases:
         result = run_case(case, args.budget, args.profile)
         if "refused" in result:
-            print(f"| {case} | {result['cell']:g} | — | — | — | {result['seconds']:.1f} (refused) | — | — | — | {result['loadavg'][0]:.1f} | "
+            print(f"| {case} | {result['cell']:g} | — | — | — | {result['seconds']:.1f} (refused) | — | — | {result['loadavg'][0]:.1f} | "
                   f"{result['refused'][:300]} |", flush=True)
             continue
         if "error" in result:
@@ -158,7 +159,7 @@ def main() -> None:
               f"(load {result['load']:.1f}, score {result['score']:.1f}, write {result['write']:.1f}) | "
               f"{result['self_peak'] / 1e6:,.0f} / {result['workers_peak'] / 1e6:,.0f} / {result['tree_peak'] / 1e6:,.0f} | "
               f"{result['plan_peak'] / 1e6 if result['plan_peak'] else 0:,.0f} | "
-              f"{result['loadavg'][0]:.1f}-{result['loadavg'][1]:.1f} | {result['tif']}/{result['csv']} |", flush=True)
+              f"{result['loadavg'][0]:.1f}-{result['loadavg'][1]:.1f} | {result['tif']}/{result['exclusions']}/{result['csv']} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -364,6 +364,17 @@ def run_child(mode: str, cell: float, args: argparse.Namespace, results: Path) -
         out.unlink(missing_ok=True)
 
 
+def run_json_child(script: str | Path, arguments: list[str]) -> dict:
+    """Run ``script`` with ``arguments`` plus ``--out FILE`` in a fresh Python process and return the JSON it wrote there."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        out = Path(handle.name)
+    try:
+        subprocess.run([sys.executable, str(Path(script).resolve()), *arguments, "--out", str(out)], check=True)
+        return json.loads(out.read_text())
+    finally:
+        out.unlink(missing_ok=True)
+
+
 def machine() -> str:
     model = platform.processor() or platform.machine()
     try:

@@ -33,6 +33,8 @@ _API = {
     "load_inputs": "pipeline", "score_facility": "pipeline", "write_facility_outputs": "pipeline", "run_main_job": "pipeline",
     "analyse_facility_robustness": "pipeline", "analyse_robustness": "robust", "load_uncertainty": "robust",
     "write_robust_outputs": "robust", "frequency_layer": "robust",
+    "load_siting_rules": "siting", "sanitary_zone_width": "siting", "check_sites": "siting", "why_not_here": "siting",
+    "why_not_here_lonlat": "siting", "candidate_jurisdiction": "siting",
 }
 
 

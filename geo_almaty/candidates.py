@@ -20,7 +20,6 @@ from pyproj import Transformer
 from . import settings
 from .errors import LayerError, ProfileError
 from .prepare import Study
-from .rasterize import burn_values
 
 log = logging.getLogger(__name__)
 
@@ -152,25 +151,18 @@ def exclusion_geometry(study: Study, rule: dict) -> shapely.Geometry | None:
 
 
 def apply_exclusions(study: Study, candidates: Candidates, rules: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """Which candidates an exclusion rule removes, and the first rule's id for each (``''`` if none).
+    """Which candidates the profile exclusion ``rules`` remove, and the first rule's id for each (``''`` if none).
 
     Grid candidates are excluded when their cell centre lies in the (buffered)
     features, via a raster burn; hexagons by their centre, user features when they
-    intersect.
+    intersect. (Scoring keeps every rule per candidate: :func:`geo_almaty.siting.zones.evaluate_rules`.)
     """
+    from .siting.zones import profile_rule_mask
+
     excluded = np.zeros(len(candidates), dtype=bool)
     reason = np.full(len(candidates), "", dtype=object)
     for rule in rules:
-        geometry = exclusion_geometry(study, rule)
-        if geometry is None:
-            continue
-        if candidates.kind == "square":
-            mask = burn_values([geometry], [1], study.grid).astype(bool).ravel()[candidates.cell]
-        elif candidates.kind == "hex":
-            shapely.prepare(geometry)
-            mask = shapely.contains_xy(geometry, candidates.x, candidates.y)
-        else:
-            mask = shapely.intersects(candidates.geometries(study), geometry)
+        mask = profile_rule_mask(study, candidates, rule)
         new = mask & ~excluded
         reason[new] = rule["id"]
         excluded |= mask

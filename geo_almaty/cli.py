@@ -16,6 +16,7 @@ import signal
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import __version__, settings
@@ -184,6 +185,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_memory(robust)
     robust.set_defaults(func=cmd_robust)
 
+    why = sub.add_parser("why", help='"why not here?": every siting rule that excludes or flags a location, with distance, feature and citation')
+    _add_scoring(why)
+    why.add_argument("--lon", type=float, help="longitude (EPSG:4326) of the location")
+    why.add_argument("--lat", type=float, help="latitude (EPSG:4326) of the location")
+    why.add_argument("--x", type=float, help="easting in m (EPSG:32643), instead of --lon/--lat")
+    why.add_argument("--y", type=float, help="northing in m (EPSG:32643), instead of --lon/--lat")
+    why.add_argument("--json", action="store_true", help="print the reasons as JSON (for scripts and map popups)")
+    _add_lang(why)
+    _add_memory(why)
+    why.set_defaults(func=cmd_why)
+
     run = sub.add_parser("run", help="the main job: score all facility types and write maps, Sankeys, results and index.html")
     run.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
     run.add_argument("--out", type=Path, default=Path("almaty_out"), help="output folder (default %(default)s)")
@@ -223,6 +235,54 @@ def cmd_run(args: argparse.Namespace) -> int:
         if outcome.result.notes:  # the candidates' connectors; every criterion's note is in the results' criteria table
             print(f"{outcome.profile.id}: road: {outcome.result.notes[0]}")
     print("\n".join(short_summary(outputs.outcomes, outputs.inputs, args.lang, outputs.index)))
+    return 0
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    import json
+
+    from pyproj import Transformer
+
+    from .errors import InputError
+    from .siting.jurisdiction import candidate_jurisdiction
+    from .siting.why import candidate_at, why_not_here
+
+    if (args.lon is None) != (args.lat is None) or (args.x is None) != (args.y is None) or \
+            (args.lon is None) == (args.x is None):
+        raise InputError("no location", column="--lon/--lat or --x/--y", expected="either --lon and --lat, or --x and --y")
+    if args.lon is not None:
+        x, y = Transformer.from_crs(settings.GEOGRAPHIC_CRS, settings.ANALYSIS_CRS, always_xy=True).transform(args.lon, args.lat)
+    else:
+        x, y = args.x, args.y
+    inputs, outcome = _score_one(args)
+    result, study = outcome.result, inputs.study
+    reasons = why_not_here(result, study, float(x), float(y), lang=args.lang)
+    site = candidate_at(result, study, float(x), float(y))
+    if args.json:
+        record = {"facility": result.profile.id, "x": float(x), "y": float(y), "candidate": None if site is None else str(result.candidates.labels(np.array([site]))[0]),
+                  "excluded": bool(site is not None and result.excluded[site]), "score": None if site is None or result.excluded[site] else float(result.score[site]),
+                  "reasons": [r.as_dict(args.lang) for r in reasons]}
+        print(json.dumps(record, ensure_ascii=False, indent=1))
+        return 0
+    where = f"x {x:,.0f} m, y {y:,.0f} m (EPSG:32643)" + (f"; lon {args.lon:.5f}, lat {args.lat:.5f}" if args.lon is not None else "")
+    print(f"{result.profile.title[args.lang]} at {where}")
+    if site is not None:
+        land = candidate_jurisdiction(study, result.candidates)
+        print(f"candidate {result.candidates.labels(np.array([site]))[0]}: {land.name(site, args.lang)}")
+        if result.siting and result.siting.zone:
+            print(f"sanitary zone at {result.siting.capacity_t_yr:,.0f} t/yr: {result.siting.zone.describe(args.lang)}")
+    for reason in reasons:
+        print(f"  - {reason.text(args.lang)}")
+    if site is not None and not result.excluded[site]:
+        from .explain import site_reasons
+
+        valid = np.isfinite(result.score)
+        rank = int((result.score[valid] > result.score[site]).sum()) + 1
+        print(f"not excluded: score {result.score[site]:.3f}, rank {rank:,} of {int(valid.sum()):,} candidates; main criteria:")
+        for line in site_reasons(result, site, args.lang, inputs.allocations, limit=3):
+            print(f"    {line}")
+    for item in (result.siting.missing if result.siting else []):
+        print(f"note: not applied, {item.text(args.lang)}")
     return 0
 
 
@@ -335,6 +395,10 @@ def _print_top_sites(outcome, inputs, lang: str) -> None:
         print(f"  #{row.rank:<2} {result.candidates.labels([row.candidate])[0]:<12} score {row.score:.3f}  {row.district_id}  {reach}")
         for reason in site_reasons(result, row.candidate, lang, inputs.allocations, limit=3):
             print(f"        {reason}")
+    from .siting.report import siting_summary_lines
+
+    for line in siting_summary_lines(result, inputs.study, outcome.selection, lang, excluded=(outcome.excluded_count, outcome.candidate_count)):
+        print(line)
 
 
 def _print_road_notes(result) -> None:

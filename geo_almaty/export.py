@@ -24,6 +24,8 @@ from .quantiles import exact_quantile
 from .reproducible import fixed_gdal_timestamp
 from .score import ScoreResult
 from .select import candidate_districts, district_names
+from .siting.jurisdiction import candidate_jurisdiction
+from .siting.report import site_rule_columns
 from .textsafe import is_missing_text, neutralise_formula
 
 
@@ -80,12 +82,16 @@ def scored_frame(result: ScoreResult, study: Study, *, include_excluded: bool = 
         if best_share is not None and len(rows):
             rows = best_share_rows(rows, result.score[rows], best_share)
     districts = candidate_districts(study, result)
+    excluded_by = result.rules.joined(rows) if result.rules is not None else result.exclusion[rows].astype(str)
+    flags = result.rules.joined(rows, "flag") if result.rules is not None else np.full(len(rows), "", dtype=object)
     data = {
         "candidate_id": result.candidates.labels(rows),
         "facility": result.profile.id,
         "score": result.score[rows],
         "district_id": districts[rows],
-        "excluded_by": result.exclusion[rows].astype(str),
+        "jurisdiction": candidate_jurisdiction(study, result.candidates).kind[rows],
+        "excluded_by": excluded_by.astype(str),
+        "flags": flags.astype(str),
         **breakdown_columns(result, rows),
     }
     return gpd.GeoDataFrame(data, geometry=result.candidates.geometries(study, rows), crs=settings.ANALYSIS_CRS)
@@ -108,6 +114,10 @@ def top_sites_frame(result: ScoreResult, study: Study, selection: pd.DataFrame, 
         "lon": lonlat.x.round(6).to_numpy(),
         "lat": lonlat.y.round(6).to_numpy(),
     }
+    if "stage" in selection.columns:
+        data["stage"] = selection["stage"].to_numpy()
+        data["stage_condition_met"] = selection["stage_condition_met"].to_numpy()
+    data.update({k: v.to_numpy() for k, v in site_rule_columns(result, study, rows, lang).items()})
     for allocation_id in sorted({k for r in reached for k in r}):
         unit = allocations[allocation_id].unit.replace("/", "_per_")
         data[f"reach_{allocation_id}_{unit}"] = np.array([r.get(allocation_id, np.nan) for r in reached])
@@ -136,15 +146,17 @@ def criteria_table(result: ScoreResult) -> pd.DataFrame:
 
 
 def allocations_by_district(allocations: dict[str, Allocation], study: Study, lang: str) -> pd.DataFrame:
-    """Every allocated flow per district, with its unit, proxy, note and the flow rows it came from."""
+    """Every allocated flow per district (and component, e.g. demolition / renovation / new build), with its unit,
+    proxy, note, the report lines it rests on and the flow rows (report and external) it came from."""
     names = district_names(study)
     rows = []
     for allocation in allocations.values():
-        for district_id, amount in allocation.by_district().items():
+        for part in allocation.by_district_component().itertuples():
             rows.append({
-                "allocation": allocation.id, "title": allocation.title[lang], "district_id": district_id,
-                "district": names.get(district_id, {}).get(lang, district_id), "amount": float(amount), "unit": allocation.unit,
-                "total": allocation.total, "proxy": allocation.proxy, "note": allocation.note, "flow_rows": ";".join(allocation.rows),
+                "allocation": allocation.id, "title": allocation.title[lang], "component": part.component, "district_id": part.district_id,
+                "district": names.get(part.district_id, {}).get(lang, part.district_id), "amount": float(part.amount), "unit": allocation.unit,
+                "total": allocation.total, "proxy": allocation.proxy, "note": allocation.note, "report_lines": allocation.report_lines,
+                "flow_rows": ";".join(allocation.rows),
             })
     return pd.DataFrame(rows)
 
@@ -225,19 +237,37 @@ def write_score_geotiff(path: str | Path, result: ScoreResult, study: Study, sur
                                  {"facility": result.profile.id, "crs_note": "EPSG:32643", "nodata": "excluded or outside the study area"})
 
 
-def write_surface_geotiff(path: str | Path, surface: np.ndarray, grid, description: str, tags: dict[str, str]) -> Path:
-    """A float32 surface on ``grid`` as a deflated, tiled single-band GeoTIFF, written in bands of
+def write_surface_geotiff(path: str | Path, surface: np.ndarray, grid, description: str, tags: dict[str, str], *, dtype: str = "float32",
+                          nodata: float | None = np.nan) -> Path:
+    """A surface on ``grid`` as a deflated, tiled single-band GeoTIFF of ``dtype``, written in bands of
     :data:`GEOTIFF_BAND_ROWS` rows (rasterio windows), atomically."""
     from rasterio.windows import Window
 
     path = Path(path)
-    profile = dict(driver="GTiff", height=grid.height, width=grid.width, count=1, dtype="float32",
-                   crs=settings.ANALYSIS_CRS, transform=grid.transform, nodata=np.nan, compress="deflate", tiled=True)
-    with atomic_path(path) as tmp:
+    profile = dict(driver="GTiff", height=grid.height, width=grid.width, count=1, dtype=dtype,
+                   crs=settings.ANALYSIS_CRS, transform=grid.transform, nodata=nodata, compress="deflate", tiled=True)
+    with atomic_path(path) as tmp, fixed_gdal_timestamp():
         with rasterio.open(tmp, "w", **profile) as dst:
             for start in range(0, grid.height, GEOTIFF_BAND_ROWS):
                 stop = min(start + GEOTIFF_BAND_ROWS, grid.height)
-                dst.write(np.asarray(surface[start:stop], dtype=np.float32), 1, window=Window(0, start, grid.width, stop - start))
+                dst.write(np.asarray(surface[start:stop], dtype=dtype), 1, window=Window(0, start, grid.width, stop - start))
             dst.set_band_description(1, description)
             dst.update_tags(**tags)
     return path
+
+
+def write_exclusion_geotiff(path: str | Path, result: ScoreResult, study: Study, surface: np.ndarray | None = None) -> Path:
+    """Why each cell is excluded or flagged: a uint32 bitmask band on the EPSG:32643 grid; the tags hold the legend.
+
+    Bit ``j`` is rule ``j`` of the legend (tag ``rules``, JSON: bit, rule, kind, effect, label, limit_m, source,
+    verify); 0 is a cell no rule catches or with no candidate. ``surface`` (uint32, grid shape) is the bitmask of a
+    tiled run; by default it is drawn from ``result``.
+    """
+    import json
+
+    from .siting.why import exclusion_legend, exclusion_surface
+
+    return write_surface_geotiff(path, exclusion_surface(result, study) if surface is None else surface, study.grid,
+                                 f"{result.profile.id}: siting rules catching each cell (bitmask)",
+                                 {"facility": result.profile.id, "rules": json.dumps(exclusion_legend(result, "en"), ensure_ascii=False)},
+                                 dtype="uint32", nodata=None)

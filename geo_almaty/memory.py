@@ -131,6 +131,11 @@ class MemoryEstimate:
         return max(int(self.workload.cells * (budget - FIXED_BYTES) / scaling), 0)
 
 
+#: Bytes per candidate of the siting rules kept with a score (a bool mask column per rule, up to about 16 rules; the
+#: first excluding rule's id; the uint64 bitmask of the exclusions GeoTIFF).
+SITING_BYTES = 32
+
+
 def estimate_memory(workload: Workload) -> MemoryEstimate:
     """Peak memory of preparing the study, spreading flows and scoring ``workload``'s profiles (bytes).
 
@@ -143,10 +148,11 @@ def estimate_memory(workload: Workload) -> MemoryEstimate:
       (feature, cell) keys for the covered sub-cells, and an int64 surface per flow;
     - ``candidates``: centres, ids and cells (32 B each); H3 hexagons :data:`HEX_BYTES` each;
     - ``scoring``: 24 B per candidate and criterion (raw, value, contribution),
-      16 more per distance criterion (nearest feature), the largest transient
+      16 more per distance criterion (nearest feature), :data:`SITING_BYTES` for the siting
+      rules (a mask column per rule, the first excluding rule, the bitmask), the largest transient
       (FFT of a reachable-sum disc: 32 B per padded cell; KD-tree queries
       60 B per candidate); every profile's result is kept for the outputs;
-    - ``outputs``: the score surface (float32) and written tables.
+    - ``outputs``: the score surface (float32), the rule bitmask surface (uint32) and written tables.
 
     Every stage is multiplied by :data:`SAFETY_FACTOR` and gets :data:`FIXED_BYTES`.
     """
@@ -173,13 +179,13 @@ def estimate_memory(workload: Workload) -> MemoryEstimate:
     results = 0.0
     supply = w.supply_grid or w.grid
     for load in w.profiles:
-        result = m * (24 * load.criteria + 16 * load.distance_criteria + 24)
+        result = m * (24 * load.criteria + 16 * load.distance_criteria + 24 + SITING_BYTES)
         transient = max(12.6 * n, 60 * m + 4 * n if load.distance_criteria else 0.0, 5 * o2 * n if load.share_layers else 0.0,
                         max((_fft_bytes(supply, r) for r in load.reachable_radii_m), default=0.0))
         cache = 8 * ns * len(load.reachable_radii_m)
         stages["scoring"] = max(stages.get("scoring", 0.0), kept + results + result + cache + transient)
         results += result
-    stages["outputs"] = kept + results + 12 * n + 0.1 * m * 400
+    stages["outputs"] = kept + results + 16 * n + 0.1 * m * 400
     return MemoryEstimate(w, {name: int(value * SAFETY_FACTOR + FIXED_BYTES) for name, value in stages.items()})
 
 
@@ -338,7 +344,7 @@ class TilePlan:
     """How a grid too large for memory is scored: strips of ``rows`` full rows, ``concurrent`` at a time.
 
     ``fixed`` is what the run holds for the whole grid (the supply study, the score and
-    exclusion rasters at 5 bytes per cell, the selection pool); ``tile`` one strip's estimate.
+    rule-bitmask rasters at 8 bytes per cell, the selection pool); ``tile`` one strip's estimate.
     """
 
     rows: int
@@ -379,7 +385,7 @@ def tile_workload(workload: Workload, rows: int) -> Workload:
 
 def tiled_fixed_bytes(workload: Workload, pool: int) -> int:
     """What a tiled run holds for the whole grid: the supply study with its flows and reachable sums (estimated as an
-    in-memory run on the supply grid), float32 scores and uint8 exclusion codes per cell, the selection pool and the
+    in-memory run on the supply grid), float32 scores and uint32 siting-rule bitmasks per cell, the selection pool and the
     breakdown of the best candidates written out."""
     supply_grid = workload.supply_grid or AnalysisGrid.covering(workload.grid.bounds, max(workload.grid.cell_size, settings.SUPPLY_CELL_SIZE_M))
     area = workload.study_area_m2 if workload.study_area_m2 is not None else supply_grid.width * supply_grid.height * supply_grid.cell_size**2
@@ -389,7 +395,7 @@ def tiled_fixed_bytes(workload: Workload, pool: int) -> int:
     from .export import DEFAULT_CANDIDATE_SHARE
 
     best = min(settings.MAX_GEOPACKAGE_CANDIDATES, int(math.ceil(DEFAULT_CANDIDATE_SHARE * workload.candidates)) + 1000)
-    return int(estimate_memory(supply).peak + SAFETY_FACTOR * (5 * workload.cells + POOL_BYTES * min(pool, workload.candidates)
+    return int(estimate_memory(supply).peak + SAFETY_FACTOR * (8 * workload.cells + POOL_BYTES * min(pool, workload.candidates)
                                                               + per_best * best))
 
 

@@ -17,7 +17,8 @@ from .allocate import Allocation, allocate_flows, load_allocation_specs
 from .candidates import Candidates, feature_candidates, hex_candidates, square_candidates
 from .catalog import Catalog, load_catalog
 from .errors import InputError, SelectionError
-from .export import DEFAULT_CANDIDATE_SHARE, allocations_by_district, criteria_table, scored_frame, top_sites_frame, write_csv, write_geopackage, write_score_geotiff
+from .export import (DEFAULT_CANDIDATE_SHARE, allocations_by_district, criteria_table, scored_frame, top_sites_frame, write_csv, write_exclusion_geotiff,
+                     write_geopackage, write_score_geotiff)
 from .flows import load_flows, load_labels
 from .prepare import Study, prepare_study
 from .profiles import FacilityProfile, load_profile
@@ -143,8 +144,13 @@ def make_candidates(study: Study, shape: str = "square", candidates_layer: str |
 
 
 def score_facility(inputs: Inputs, facility: str | Path, *, shape: str = "square", candidates_layer: str | None = None,
-                   top_n: int | None = None, force_ahp: bool = False, progress: bool = False) -> FacilityOutcome:
-    """Score and select sites for one facility profile (in tiles when ``inputs`` are tiled)."""
+                   top_n: int | None = None, force_ahp: bool = False, progress: bool = False,
+                   capacity_t_yr: float | None = None) -> FacilityOutcome:
+    """Score and select sites for one facility profile (in tiles when ``inputs`` are tiled).
+
+    ``capacity_t_yr`` replaces the profile's planned capacity (``siting.planned_capacity_t_yr``),
+    and with it the sanitary zone (e.g. a location-allocation size band).
+    """
     profile = load_profile(facility, inputs.catalog, set(inputs.allocation_specs), force_ahp=force_ahp)
     check_profile_data(profile, inputs.study)
     if inputs.tiled:
@@ -157,23 +163,27 @@ def score_facility(inputs: Inputs, facility: str | Path, *, shape: str = "square
             raise SelectionError("no candidate site: no square cell centre lies in the study area", layer="study_area",
                                  expected=f"a finer --cell-size than {inputs.study.grid.cell_size:g} m, or a larger study area")
         tiled = score_tiled(profile, inputs.study, inputs.allocations, engine=inputs.engine, top_n=top_n, force_ahp=force_ahp,
-                            progress=progress)
+                            progress=progress, capacity_t_yr=capacity_t_yr)
         return FacilityOutcome(profile, tiled.result.candidates, tiled.result, tiled.selection, tiled.scores)
     candidates = make_candidates(inputs.study, shape, candidates_layer)
     if not len(candidates):
         raise SelectionError(f"no candidate site: no {candidates.kind} cell centre lies in the study area", layer=candidates_layer or "study_area",
                              expected=f"a finer --cell-size than {inputs.study.grid.cell_size:g} m, or a larger study area")
-    result = score_candidates(profile, inputs.study, candidates, inputs.allocations, force_ahp=force_ahp, progress=progress)
+    result = score_candidates(profile, inputs.study, candidates, inputs.allocations, force_ahp=force_ahp, progress=progress,
+                              capacity_t_yr=capacity_t_yr)
     selection = select_sites(result, inputs.study, top_n=top_n)
     return FacilityOutcome(profile, candidates, result, selection)
 
 
 def write_facility_outputs(outcome: FacilityOutcome, inputs: Inputs, out_dir: str | Path, lang: str, *, all_candidates: bool = False) -> list[Path]:
-    """GeoPackage (top sites, best candidates, criteria table), CSV of the top sites with reasons, GeoTIFF score surface.
+    """GeoPackage (top sites, best candidates, criteria and siting-rule tables), CSV of the top sites with reasons,
+    GeoTIFF score surface and GeoTIFF of the siting rules catching each cell (``_exclusions.tif``, a bitmask).
 
     The GeoPackage keeps the best 10 % of candidates (at most ``settings.MAX_GEOPACKAGE_CANDIDATES``)
-    unless ``all_candidates``; the GeoTIFF always holds every score.
+    unless ``all_candidates``; the GeoTIFFs always hold every cell.
     """
+    from .siting.report import rules_table
+
     out_dir = Path(out_dir)
     pid = outcome.profile.id
     top = top_sites_frame(outcome.result, inputs.study, outcome.selection, inputs.allocations, lang)
@@ -184,11 +194,14 @@ def write_facility_outputs(outcome: FacilityOutcome, inputs: Inputs, out_dir: st
         candidates = scored_frame(outcome.result, inputs.study, rows=outcome.tiled.best_rows)
     else:
         candidates = scored_frame(outcome.result, inputs.study, best_share=None if all_candidates else DEFAULT_CANDIDATE_SHARE)
-    surface = outcome.tiled.score if outcome.tiled is not None else None
+    tiled = outcome.tiled
+    tables = {"top_sites": top, "candidates": candidates, "criteria": criteria_table(outcome.result),
+              "siting_rules": rules_table(outcome.result, lang, counts=tiled.rule_counts if tiled is not None else None)}
     return [
-        write_geopackage(out_dir / f"{pid}_sites.gpkg", {"top_sites": top, "candidates": candidates, "criteria": criteria_table(outcome.result)}),
+        write_geopackage(out_dir / f"{pid}_sites.gpkg", tables),
         write_csv(out_dir / f"{pid}_top{len(top)}.csv", top),
-        write_score_geotiff(out_dir / f"{pid}_score.tif", outcome.result, inputs.study, surface),
+        write_score_geotiff(out_dir / f"{pid}_score.tif", outcome.result, inputs.study, tiled.score if tiled is not None else None),
+        write_exclusion_geotiff(out_dir / f"{pid}_exclusions.tif", outcome.result, inputs.study, tiled.rules if tiled is not None else None),
     ]
 
 

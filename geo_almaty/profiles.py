@@ -33,6 +33,8 @@ class FacilityProfile:
     weights: dict
     aggregation: dict
     selection: dict
+    siting: dict | None = None
+    keywords: tuple[str, ...] = ()
 
     @property
     def top_n(self) -> int:
@@ -63,10 +65,12 @@ def load_profile(name: str | Path, catalog: Catalog | None = None, allocations: 
     profile = FacilityProfile(
         id=document["id"], path=path, title=document["title"], summary=document["summary"], report_lines=document["report_lines"],
         exclusions=tuple(document.get("exclusions", [])), criteria=tuple(document["criteria"]), weights=document["weights"],
-        aggregation=document["aggregation"], selection=document.get("selection", {}),
+        aggregation=document["aggregation"], selection=document.get("selection", {}), siting=document.get("siting"),
+        keywords=tuple(document.get("keywords", ())),
     )
     _check_ids(profile)
     _check_criteria_fields(profile)
+    _check_siting_and_stages(profile)
     criterion_weights(profile, force=force_ahp)
     if profile.aggregation["method"] == "owa":
         order = profile.aggregation.get("order_weights")
@@ -149,6 +153,30 @@ def _check_criteria_fields(profile: FacilityProfile) -> None:
         if c["type"] != "colocation" and "value" not in c:
             raise ProfileError("no value function", file=profile.path, column=f"criteria/{c['id']}/value",
                                expected="a value function (linear, threshold, sigmoid or fuzzy)")
+
+
+def _check_siting_and_stages(profile: FacilityProfile) -> None:
+    """The facility type exists in the rules layer; stage conditions name criteria of the profile."""
+    if profile.siting:
+        from .siting.rules import load_siting_rules
+
+        try:
+            load_siting_rules().facility_type(profile.siting["facility_type"])
+        except ProfileError as exc:
+            raise ProfileError(exc.problem, file=profile.path, column="siting/facility_type", expected=exc.expected) from None
+    ids = {c["id"] for c in profile.criteria}
+    stages = profile.selection.get("stages", [])
+    if stages and "top_n" in profile.selection and sum(s["top_n"] for s in stages) != profile.selection["top_n"]:
+        raise ProfileError(f"stages choose {sum(s['top_n'] for s in stages)} sites, top_n is {profile.selection['top_n']}", file=profile.path,
+                           column="selection/stages", expected="stage sizes that add up to top_n")
+    for stage in stages:
+        for condition in stage.get("require_any", []):
+            if "criterion" in condition and condition["criterion"] not in ids:
+                raise ProfileError(f"unknown criterion '{condition['criterion']}'", file=profile.path,
+                                   column=f"selection/stages/{stage['id']}/require_any", expected="a criterion id of the profile")
+            if "criterion" in condition and not ({"max_raw", "min_raw"} & set(condition)):
+                raise ProfileError("a criterion condition without a bound", file=profile.path,
+                                   column=f"selection/stages/{stage['id']}/require_any", expected="max_raw or min_raw")
 
 
 def _check_references(profile: FacilityProfile, catalog: Catalog, allocations: set[str] | None) -> None:

@@ -12,12 +12,13 @@ import numpy as np
 
 from .aggregate import ordered_weighted_average, weighted_linear
 from .allocate import Allocation
-from .candidates import Candidates, apply_exclusions
+from .candidates import Candidates
 from .criteria import CriterionRaw, criterion_raw, default_value_spec, require_data
 from .errors import DataUnavailableError, ProfileError
 from .prepare import Study
 from .profiles import FacilityProfile, criterion_weights
 from .progress import progress_bar
+from .siting.zones import RuleTable, SitingPlan, build_siting_plan, evaluate_rules
 from .value_functions import apply_value_function
 from .weights import AHPResult
 
@@ -51,6 +52,17 @@ class ScoreResult:
     road: dict[str, CriterionRaw] = field(default_factory=dict, repr=False)
     #: One line per road criterion: connectors (median, p95) or the straight-line fallback used.
     notes: list[str] = field(default_factory=list)
+    #: Every exclusion and flag rule per candidate (the profile's own and its siting rules).
+    rules: RuleTable | None = field(default=None, repr=False)
+    #: The siting rules the profile was scored under (sanitary zone, airports, water, jurisdiction) and what was missing.
+    siting: SitingPlan | None = None
+
+    @property
+    def siting_excluded(self) -> np.ndarray:
+        """Candidates removed by the siting rules (sanitary, aviation, water, jurisdiction), not by the profile's own exclusions."""
+        if self.rules is None:
+            return np.zeros(len(self.candidates), dtype=bool)
+        return self.rules.excluded({"jurisdiction", "sanitary", "bird_hazard", "water_strip", "water_zone"})
 
     def criterion_index(self, criterion_id: str) -> int:
         return [c["id"] for c in self.criteria].index(criterion_id)
@@ -68,14 +80,20 @@ def check_profile_data(profile: FacilityProfile, study: Study) -> None:
 
 
 def score_candidates(profile: FacilityProfile, study: Study, candidates: Candidates, allocations: dict[str, Allocation], *,
-                     force_ahp: bool = False, progress: bool = False, value_specs: dict[str, dict] | None = None) -> ScoreResult:
+                     force_ahp: bool = False, progress: bool = False, capacity_t_yr: float | None = None,
+                     value_specs: dict[str, dict] | None = None, siting: SitingPlan | None = None) -> ScoreResult:
     """Exclude, measure, value, weigh and aggregate ``candidates`` for ``profile``.
 
-    ``value_specs`` (criterion id → value function with numeric bounds) replaces the
-    profile's value functions, e.g. with data-relative bounds resolved over a whole grid
-    that is scored tile by tile (:mod:`geo_almaty.tiles`).
+    Exclusions are the profile's own and those of its ``siting:`` section (sanitary zone
+    for the planned capacity, or ``capacity_t_yr`` when given; airports; water; jurisdiction),
+    every rule kept per candidate in ``rules``. ``siting`` is that plan already built (a grid
+    scored tile by tile builds it once, :mod:`geo_almaty.tiles`). ``value_specs`` (criterion
+    id → value function with numeric bounds) replaces the profile's value functions, e.g. with
+    data-relative bounds resolved over a whole tiled grid.
     """
-    excluded, exclusion = apply_exclusions(study, candidates, list(profile.exclusions))
+    plan = siting if siting is not None else build_siting_plan(profile, study, capacity_t_yr=capacity_t_yr)
+    rules = evaluate_rules(plan, study, candidates)
+    excluded, exclusion = rules.excluded(), rules.first_exclusion()
     kept = ~excluded
     criteria = list(profile.criteria)
     n, k = len(candidates), len(criteria)
@@ -122,4 +140,4 @@ def score_candidates(profile: FacilityProfile, study: Study, candidates: Candida
     for note in notes:
         log.info("%s: %s", profile.id, note)
     return ScoreResult(profile, candidates, criteria, raw, values, contributions, weights, excluded, exclusion, score, nearest, skipped, ahp,
-                       skip_reasons, road=road, notes=notes)
+                       skip_reasons, road=road, notes=notes, rules=rules, siting=plan)

@@ -73,18 +73,19 @@ def district_codes(districts: np.ndarray) -> np.ndarray:
 
 
 def pick_spaced(order: np.ndarray, x: np.ndarray, y: np.ndarray, codes: np.ndarray, top_n: int, spacing: float = 0.0,
-                per_district: int | None = None) -> np.ndarray:
+                per_district: int | None = None, already: dict[int, int] | None = None) -> np.ndarray:
     """Walk ``order`` (candidate indices, best first) and pick up to ``top_n`` of them.
 
     A candidate closer than ``spacing`` (m) to one already picked, or in a district
     (``codes``, see :func:`district_codes`) that already has ``per_district`` picks,
-    is passed over. Vectorised: one pass over the remaining candidates per pick.
+    is passed over. ``already`` counts picks per district made before (earlier selection
+    stages). Vectorised: one pass over the remaining candidates per pick.
     """
     order = np.asarray(order, dtype=np.int64)
     px, py, pd_ = x[order], y[order], codes[order]
     active = np.ones(len(order), dtype=bool)
     chosen: list[int] = []
-    per: dict[int, int] = {}
+    per: dict[int, int] = dict(already or {})
     start = 0
     while len(chosen) < top_n and start < len(order):
         step = int(np.argmax(active[start:]))
@@ -112,11 +113,14 @@ def select_sites(result: ScoreResult, study: Study, *, top_n: int | None = None,
     candidate is left after the exclusions. When the spacing and district rules
     leave fewer than ``top_n`` sites, returns those and explains the shortfall in
     ``.attrs["shortfall"]`` (also logged as a warning).
+
+    With ``selection.stages`` in the profile (e.g. a pilot co-located with a waste plant,
+    then one site per district) the stages pick in turn, spacing and the per-district cap
+    holding across them; the frame then also has ``stage`` and ``stage_condition_met``.
     """
     selection = result.profile.selection
-    top_n = int(top_n if top_n is not None else selection.get("top_n", 10))
-    if top_n < 1:
-        raise SelectionError(f"{top_n} sites requested", file=result.profile.path, column="top_n", expected="1 or more sites")
+    stages = selection.get("stages") or []
+    top_n = selection_top_n(result.profile, top_n)
     spacing = float(min_spacing_m if min_spacing_m is not None else selection.get("min_spacing_m", 0.0))
     per_district = max_per_district if max_per_district is not None else selection.get("max_per_district")
     scores = result.score
@@ -125,14 +129,24 @@ def select_sites(result: ScoreResult, study: Study, *, top_n: int | None = None,
         raise SelectionError(f"all {len(scores):,} candidates are excluded ({_exclusion_counts(result)})", file=result.profile.path,
                              column="exclusions", expected="exclusions that leave some candidates (check the layers and buffers)")
     districts = candidate_districts(study, result)
+    codes = district_codes(districts)
     order = valid[np.lexsort((valid, -scores[valid]))]
-    chosen = pick_widening(order, result.candidates.x, result.candidates.y, district_codes(districts), top_n, spacing, per_district)
+    if stages:
+        all_rows = np.arange(len(scores))
+        qualifies = [stage_qualifies(result, stage, all_rows) for stage in stages]
+        chosen, stage_ids, met, _ = pick_in_stages(order, result.candidates.x, result.candidates.y, codes, stages, qualifies, top_n,
+                                                   spacing, per_district)
+    else:
+        chosen = pick_widening(order, result.candidates.x, result.candidates.y, codes, top_n, spacing, per_district)
     frame = pd.DataFrame({
         "rank": np.arange(1, len(chosen) + 1),
         "candidate": chosen,
         "score": scores[chosen] if len(chosen) else np.array([]),
         "district_id": districts[chosen] if len(chosen) else np.array([], dtype=object),
     })
+    if stages:
+        frame["stage"] = stage_ids
+        frame["stage_condition_met"] = met
     if len(chosen) < top_n:
         frame.attrs["shortfall"] = _shortfall(len(chosen), top_n, len(order), spacing, per_district, districts[order])
         log.warning("%s: %s", result.profile.id, frame.attrs["shortfall"])
@@ -140,7 +154,7 @@ def select_sites(result: ScoreResult, study: Study, *, top_n: int | None = None,
 
 
 def pick_widening(order: np.ndarray, x: np.ndarray, y: np.ndarray, codes: np.ndarray, top_n: int, spacing: float = 0.0,
-                  per_district: int | None = None) -> np.ndarray:
+                  per_district: int | None = None, already: dict[int, int] | None = None) -> np.ndarray:
     """:func:`pick_spaced` over the best :func:`selection_pool_size` candidates, widened ×4 until ``top_n`` sites or the end.
 
     A greedy walk in score order picks the same sites from a longer prefix of
@@ -148,10 +162,89 @@ def pick_widening(order: np.ndarray, x: np.ndarray, y: np.ndarray, codes: np.nda
     """
     size = selection_pool_size(top_n)
     while True:
-        chosen = pick_spaced(order[:size], x, y, codes, top_n, spacing, per_district)
+        chosen = pick_spaced(order[:size], x, y, codes, top_n, spacing, per_district, already)
         if len(chosen) >= top_n or size >= len(order):
             return chosen
         size *= 4
+
+
+def stage_qualifies(result: ScoreResult, stage: dict, candidates: np.ndarray) -> np.ndarray:
+    """Which ``candidates`` meet any of the stage's ``require_any`` conditions (all, without conditions)."""
+    conditions = stage.get("require_any") or []
+    if not conditions:
+        return np.ones(len(candidates), dtype=bool)
+    ok = np.zeros(len(candidates), dtype=bool)
+    for condition in conditions:
+        if condition.get("candidate_kind"):
+            ok |= result.candidates.kind == condition["candidate_kind"]
+            continue
+        raw = result.raw[candidates, result.criterion_index(condition["criterion"])]
+        hold = np.isfinite(raw)
+        if "max_raw" in condition:
+            hold &= raw <= condition["max_raw"]
+        if "min_raw" in condition:
+            hold &= raw >= condition["min_raw"]
+        ok |= hold
+    return ok
+
+
+def selection_top_n(profile, top_n: int | None = None) -> int:
+    """Sites to pick: ``top_n``, else the profile's ``selection.top_n``, else the sum of its stages' (10 without stages)."""
+    selection = profile.selection
+    stages = selection.get("stages") or []
+    top_n = int(top_n if top_n is not None else selection.get("top_n", sum(s["top_n"] for s in stages) if stages else 10))
+    if top_n < 1:
+        raise SelectionError(f"{top_n} sites requested", file=profile.path, column="top_n", expected="1 or more sites")
+    return top_n
+
+
+def pick_in_stages(order: np.ndarray, x: np.ndarray, y: np.ndarray, codes: np.ndarray, stages: list[dict], qualifies: list[np.ndarray],
+                   top_n: int, spacing: float, per_district: int | None, *, qualified_beyond: list[bool] | None = None,
+                   more_beyond: bool = False) -> tuple[np.ndarray, list[str], list[bool], bool]:
+    """The stages of ``selection.stages`` picking in turn from ``order`` (candidate indices, best first).
+
+    ``qualifies[k]`` (bool, indexed by candidate) says who meets stage ``k``'s condition. When ``order`` is only the
+    best part of the candidates (a tiled run's pool), ``qualified_beyond[k]`` says whether candidates meeting stage
+    ``k``'s condition lie beyond it and ``more_beyond`` whether any candidate does; the last value returned is then
+    False when a stage's picks could differ with the whole order (pick again from a larger pool). Returns the picks,
+    their stage ids, whether each stage's condition was met, and that flag (always True for the whole order).
+    """
+    chosen: list[int] = []
+    stage_ids: list[str] = []
+    met: list[bool] = []
+    for k, stage in enumerate(stages):
+        want = stage["top_n"] if k < len(stages) - 1 else top_n - len(chosen)
+        want = min(want, top_n - len(chosen))
+        if want <= 0:
+            break
+        free = _still_free(order, chosen, x, y, codes, spacing, per_district)
+        qualified = free[qualifies[k][free]]
+        condition_met = len(qualified) > 0
+        pool = qualified if condition_met else free  # no candidate meets the condition: take the best and say so
+        already = dict(zip(*np.unique(codes[np.array(chosen, dtype=np.int64)], return_counts=True))) if chosen else {}
+        picks = pick_widening(pool, x, y, codes, want, spacing, per_district, {int(c): int(n) for c, n in already.items()})
+        beyond = bool(qualified_beyond[k]) if qualified_beyond is not None else False
+        if (beyond and (not condition_met or len(picks) < want)) or (not condition_met and more_beyond and len(picks) < want):
+            return np.array(chosen, dtype=np.int64), stage_ids, met, False
+        chosen += [int(p) for p in picks]
+        stage_ids += [stage["id"]] * len(picks)
+        met += [condition_met] * len(picks)
+    return np.array(chosen, dtype=np.int64), stage_ids, met, True
+
+
+def _still_free(order: np.ndarray, chosen: list[int], x: np.ndarray, y: np.ndarray, codes: np.ndarray, spacing: float,
+                per_district: int | None) -> np.ndarray:
+    """Candidates of ``order`` not within ``spacing`` of a chosen site and not in a district at its cap."""
+    keep = np.ones(len(order), dtype=bool)
+    for c in chosen:
+        if spacing:
+            keep &= np.hypot(x[order] - x[c], y[order] - y[c]) >= spacing
+        keep &= order != c
+    if per_district and chosen:
+        taken = codes[np.array(chosen)]
+        full = [code for code in np.unique(taken[taken >= 0]) if (taken == code).sum() >= per_district]
+        keep &= ~np.isin(codes[order], full)
+    return order[keep]
 
 
 def _shortfall(found: int, wanted: int, eligible: int, spacing: float, per_district: int | None, districts: np.ndarray) -> str:

@@ -50,12 +50,12 @@ OD_CHUNK_BYTES = 256 * 2**20
 OD_WORKERS = 1
 OD_PARALLEL_MIN_WORK = 20_000_000
 #: Road distance / straight-line distance when a catalog has no road network: the median of
-#: ``geo_almaty.network.measured_circuity`` on the embedded roads (node pairs 1-30 km apart, seed 0;
-#: the hand-drawn sketch of 124 nodes gives 1,213 pairs), with its interquartile range. The real OSM
-#: main roads of Almaty (../shared kvozianov extract) give 1.28 (1.19-1.42, 2,000 pairs). Re-measure
+#: ``geo_almaty.network.measured_circuity`` on the embedded roads (node pairs 1-30 km apart, seed 0, 2,000
+#: pairs on the city OSM roads joined to the 2012 regional roads), with its interquartile range. Pairs with
+#: both ends outside the city give more, 1.42 (1.28-1.79): the regional network is sparse. Re-measure
 #: whenever the embedded roads change: ``python benchmarks/bench_network.py --circuity``.
-FALLBACK_CIRCUITY = 1.24
-FALLBACK_CIRCUITY_IQR = (1.12, 1.36)
+FALLBACK_CIRCUITY = 1.27
+FALLBACK_CIRCUITY_IQR = (1.18, 1.40)
 #: Mean speed (km/h) turning a fallback distance into minutes for ``road_min`` criteria without a network.
 FALLBACK_SPEED_KMH = 40.0
 
@@ -133,6 +133,9 @@ def schemas_dir() -> Path:
 
 
 
+def rules_dir() -> Path:
+    """Folder of the siting rules (YAML): regulations, sanitary zones, aviation and water protection."""
+    return project_root() / "rules"
 def log_dir() -> Path:
     """Folder for logs of unexpected errors: ``GEO_ALMATY_LOG_DIR``, else ``$XDG_STATE_HOME/geo_almaty`` (``~/.local/state``)."""
     env = os.environ.get("GEO_ALMATY_LOG_DIR")

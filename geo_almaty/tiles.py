@@ -1,18 +1,22 @@
 """Grids too large for memory, scored in tiles: strips of full rows, one after another or as Dask tasks.
 
 A tiled run holds for the whole grid only what selection, the GeoTIFF and the maps
-need: a float32 score and a uint8 exclusion code per cell (:class:`TiledScores`),
+need: a float32 score and a uint32 bitmask of the siting rules catching each cell
+(:class:`TiledScores`, the ``_exclusions.tif``),
 the best candidates with their exact float64 scores (the *pool*), and the supply
 study on which flows are spread and reachable sums computed (250 m by default,
 ``Study.supply``), which every tile samples. Everything else is computed per strip
 and dropped: the strip's mask, land-use shares, slope (read one row beyond the
-strip), exclusions and criterion columns.
+strip), the masks of the siting rules and the criterion columns. The siting plan
+(the profile's exclusions, sanitary zones, airports, water, jurisdiction:
+:func:`geo_almaty.siting.zones.build_siting_plan`) is built once and every strip
+evaluates the same rules on its cells, as the in-memory path does on all of them.
 
 The strips are walked by passes, each a pure function of (context, strip), so the
 same code runs in this process or as Dask tasks (:class:`DaskEngine`):
 
 1. *bounds* (only for profiles with data-relative bounds such as ``high: p95``):
-   exclusions and those criteria; the bounds over every candidate not excluded
+   the siting rules and those criteria; the bounds over every candidate not excluded
    are streamed exactly (:class:`geo_almaty.quantiles.StreamedQuantiles`; rarely
    a second pass);
 2. *score*: every criterion with those bounds, aggregated; the strip's scores go
@@ -25,7 +29,9 @@ same code runs in this process or as Dask tasks (:class:`DaskEngine`):
 Results equal the in-memory path's bit for bit (scores, selection, GeoTIFF and
 CSV bytes; ``tests/test_scale.py``): per-candidate work is independent of the
 other candidates, bounds are the same floats, and the pool keeps float64 scores
-with the in-memory tie order (score descending, then candidate order).
+with the in-memory tie order (score descending, then candidate order). Selection
+stages (``selection.stages``) pick from the pool as they pick from all candidates;
+the pool is widened when a stage's picks could depend on candidates beyond it.
 """
 from __future__ import annotations
 
@@ -40,7 +46,7 @@ from shapely.geometry.base import BaseGeometry
 
 from . import settings
 from .allocate import OUTSIDE_DISTRICTS, Allocation
-from .candidates import Candidates, apply_exclusions, square_candidates
+from .candidates import Candidates, square_candidates
 from .catalog import Catalog
 from .criteria import CriterionRaw, criterion_raw, default_value_spec
 from .errors import DataUnavailableError, InputError, ProfileError, SelectionError
@@ -52,13 +58,11 @@ from .progress import progress_bar
 from .quantiles import StreamedQuantiles, interpolate, quantile_position
 from .rasterize import burn_values, grid_rows
 from .score import ScoreResult, score_candidates
-from .select import _shortfall, district_codes, pick_widening
+from .select import _shortfall, district_codes, pick_in_stages, pick_widening, selection_top_n, stage_qualifies
+from .siting.zones import RuleTable, SitingPlan, build_siting_plan, evaluate_rules
 from .value_functions import relative_quantiles, resolve_value_spec
 
 log = logging.getLogger(__name__)
-
-#: Exclusion codes in :attr:`TiledScores.code`: no candidate, a candidate kept; ``EXCLUDED + i`` excluded by rule ``i``.
-NO_CANDIDATE, KEPT, EXCLUDED = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -148,6 +152,7 @@ class TileContext:
     study: TiledStudy
     profile: FacilityProfile
     allocations: dict[str, Allocation]
+    siting: SitingPlan
     force_ahp: bool = False
 
     def __getstate__(self) -> dict:
@@ -197,10 +202,11 @@ def relative_criteria(profile: FacilityProfile) -> dict[str, list[float]]:
 def bounds_of_tile(context: TileContext, tile: Tile, params: dict) -> dict[str, np.ndarray]:
     """Pass 1: the finite raw values, over candidates not excluded, of every criterion with data-relative bounds."""
     specs = [spec for spec in context.profile.criteria if spec["id"] in params["relative"]]
+    slope_rules = any(rule.slope_widths is not None for rule in context.siting.rules)
     study = context.window(tile.row0, tile.row1, land_use=any(s["type"] == "share" for s in specs),
-                           terrain=any(s["type"] == "raster" for s in specs))
+                           terrain=slope_rules or any(s["type"] == "raster" for s in specs))
     candidates = square_candidates(study)
-    excluded, _ = apply_exclusions(study, candidates, list(context.profile.exclusions))
+    excluded = evaluate_rules(context.siting, study, candidates).excluded()
     out = {}
     for spec in specs:
         try:
@@ -223,7 +229,8 @@ class TilePart:
 
     index: int
     score: np.ndarray  # float32 (rows, width), NaN where excluded or no candidate
-    code: np.ndarray  # uint8 (rows, width), see NO_CANDIDATE, KEPT, EXCLUDED
+    rules: np.ndarray  # uint32 (rows, width): bit j where siting rule j catches the cell's candidate
+    rule_counts: np.ndarray  # candidates caught per rule
     candidates: int
     valid: int
     pool_local: np.ndarray  # candidate index within the strip, best first
@@ -232,6 +239,8 @@ class TilePart:
     pool_y: np.ndarray
     pool_cell: np.ndarray  # flat cell of the whole grid
     pool_district: np.ndarray  # district number (0: outside), as candidate_districts burns it
+    pool_qualifies: np.ndarray  # bool (pool, stages): meets the condition of selection stage k
+    qualified: np.ndarray  # candidates not excluded meeting each stage's condition
     districts: np.ndarray  # district numbers of every candidate not excluded (unique)
     excluded_by: dict[str, int]
     skipped: list[str]
@@ -258,18 +267,20 @@ def score_tile(context: TileContext, tile: Tile, params: dict) -> TilePart:
     candidates = square_candidates(study)
     with quiet_connectors():
         result = score_candidates(context.profile, study, candidates, context.allocations, force_ahp=context.force_ahp,
-                                  value_specs=params["value_specs"])
-    rules = [r["id"] for r in context.profile.exclusions]
-    code = np.full(len(candidates), KEPT, dtype=np.uint8)
-    for i, rule in enumerate(rules):
-        code[result.exclusion == rule] = EXCLUDED + i
+                                  value_specs=params["value_specs"], siting=context.siting)
     shape = study.grid.shape
     score = np.full(shape, np.nan, dtype=np.float32)
     score.ravel()[candidates.cell] = result.score
-    codes = np.zeros(shape, dtype=np.uint8)
-    codes.ravel()[candidates.cell] = code
+    rules = np.zeros(shape, dtype=np.uint32)
+    rules.ravel()[candidates.cell] = result.rules.bitmask()
     valid = np.flatnonzero(np.isfinite(result.score))
     top = valid[best_first(valid, result.score[valid], params["pool"])]
+    stages = context.profile.selection.get("stages") or []
+    qualifies = np.zeros((len(top), len(stages)), dtype=bool)
+    qualified = np.zeros(len(stages), dtype=np.int64)
+    for k, stage in enumerate(stages):
+        qualifies[:, k] = stage_qualifies(result, stage, top)
+        qualified[k] = int(stage_qualifies(result, stage, valid).sum())
     districts = study.layer("districts")
     numbers = np.zeros(len(top), dtype=np.int32)
     present = np.zeros(0, dtype=np.int32)
@@ -278,9 +289,10 @@ def score_tile(context: TileContext, tile: Tile, params: dict) -> TilePart:
         numbers = index[candidates.cell[top]]
         present = np.unique(index[candidates.cell[valid]])
     reasons, counts = np.unique(result.exclusion[result.excluded].astype(str), return_counts=True)
-    return TilePart(tile.index, score, codes, len(candidates), len(valid), top, result.score[top], candidates.x[top], candidates.y[top],
-                    candidates.cell[top] + tile.row0 * study.grid.width, numbers, present, dict(zip(reasons.tolist(), counts.tolist())),
-                    result.skipped, result.skip_reasons, result.weights, result.ahp, result.notes)
+    return TilePart(tile.index, score, rules, result.rules.masks.sum(axis=0), len(candidates), len(valid), top, result.score[top],
+                    candidates.x[top], candidates.y[top], candidates.cell[top] + tile.row0 * study.grid.width, numbers, qualifies,
+                    qualified, present, dict(zip(reasons.tolist(), counts.tolist())), result.skipped, result.skip_reasons, result.weights,
+                    result.ahp, result.notes)
 
 
 # --- engines: this process, or Dask --------------------------------------------------------------------
@@ -378,12 +390,13 @@ def open_engine(name: str | None = None, *, workers: int | None = None, threads:
 
 @dataclass
 class TiledScores:
-    """What a tiled run keeps for the whole grid: a float32 score and a uint8 exclusion code per cell, and counts."""
+    """What a tiled run keeps for the whole grid: a float32 score and a uint32 rule bitmask per cell, and counts."""
 
     grid: AnalysisGrid
-    score: np.ndarray = field(repr=False)  # float32, NaN where excluded or no candidate (the GeoTIFF)
-    code: np.ndarray = field(repr=False)  # uint8: NO_CANDIDATE, KEPT, or EXCLUDED + rule index
-    rules: tuple[str, ...]
+    score: np.ndarray = field(repr=False)  # float32, NaN where excluded or no candidate (the score GeoTIFF)
+    rules: np.ndarray = field(repr=False)  # uint32: bit j where siting rule j catches the cell (the exclusions GeoTIFF)
+    rule_ids: tuple[str, ...]  # the rules of the bits, in bit order (``result.rules.rules``)
+    rule_counts: np.ndarray  # candidates caught per rule, over the whole grid
     candidates: int
     valid: int
     excluded_by: dict[str, int]
@@ -408,25 +421,33 @@ class TiledOutcome:
 
 
 def _pool_merge(parts: list[tuple[np.ndarray, ...]], limit: int) -> tuple[np.ndarray, ...]:
-    """Concatenate pools (index, score, x, y, cell, district) and keep the best ``limit`` (score descending, ties by index)."""
+    """Concatenate pools (index, score, x, y, cell, district, stage conditions) and keep the best ``limit`` (score descending,
+    ties by index)."""
     merged = tuple(np.concatenate(column) for column in zip(*parts))
     keep = best_first(merged[0], merged[1], limit)
     return tuple(column[keep] for column in merged)
 
 
 def score_tiled(profile: FacilityProfile, study: TiledStudy, allocations: dict[str, Allocation], *, engine=None, top_n: int | None = None,
-                force_ahp: bool = False, progress: bool = False, best_share: float | None = None) -> TiledOutcome:
+                force_ahp: bool = False, progress: bool = False, best_share: float | None = None,
+                capacity_t_yr: float | None = None) -> TiledOutcome:
     """Score ``profile`` on ``study`` strip by strip, select its sites and compute the breakdown the outputs need.
 
     ``engine`` is a :class:`LocalEngine` (default) or :class:`DaskEngine`; ``best_share``
     (default ``export.DEFAULT_CANDIDATE_SHARE``) of the candidates get their breakdown
-    for the GeoPackage, at most ``settings.MAX_GEOPACKAGE_CANDIDATES``.
+    for the GeoPackage, at most ``settings.MAX_GEOPACKAGE_CANDIDATES``. The siting rules
+    are those of :func:`~geo_almaty.siting.zones.build_siting_plan` (``capacity_t_yr``
+    replaces the planned capacity), built once for every strip.
     """
     from .export import DEFAULT_CANDIDATE_SHARE
 
     engine = engine or LocalEngine()
     best_share = DEFAULT_CANDIDATE_SHARE if best_share is None else best_share
-    context = TileContext(study, profile, allocations, force_ahp)
+    plan = build_siting_plan(profile, study, capacity_t_yr=capacity_t_yr)
+    if len(plan.rules) > 32:
+        raise ProfileError(f"{len(plan.rules)} rules", file=profile.path, column="exclusions",
+                           expected="at most 32 exclusion and flag rules for the exclusion surface")
+    context = TileContext(study, profile, allocations, plan, force_ahp)
     tiles = study.tiles
     passes = {"bounds": 0, "score": 0, "breakdown": 0}
 
@@ -451,17 +472,18 @@ def score_tiled(profile: FacilityProfile, study: TiledStudy, allocations: dict[s
         value_specs = {cid: resolve_value_spec(default_value_spec(by_id[cid]), quantile=streams[cid].quantile,
                                                where=f"criteria/{cid}/value") for cid in relative if cid in seen}
 
-    # 2. scores, exclusion codes and the pool of the best candidates; a larger pool when the spacing walk needs one
-    top_n = int(top_n if top_n is not None else profile.selection.get("top_n", 10))
-    if top_n < 1:
-        raise SelectionError(f"{top_n} sites requested", file=profile.path, column="top_n", expected="1 or more sites")
+    # 2. scores, rule bitmasks and the pool of the best candidates; a larger pool when the spacing walk or a stage needs one
+    top_n = selection_top_n(profile, top_n)
+    stages = profile.selection.get("stages") or []
     spacing = float(profile.selection.get("min_spacing_m", 0.0))
     per_district = profile.selection.get("max_per_district")
     pool_size = max(settings.TILED_POOL_CANDIDATES, settings.MAX_GEOPACKAGE_CANDIDATES + 1)
     offsets = np.concatenate([[0], np.cumsum(study.counts)])
     while True:
         score = np.full(study.grid.shape, np.nan, dtype=np.float32)
-        code = np.zeros(study.grid.shape, dtype=np.uint8)
+        rule_mask = np.zeros(study.grid.shape, dtype=np.uint32)
+        rule_counts = np.zeros(len(plan.rules), dtype=np.int64)
+        qualified = np.zeros(len(stages), dtype=np.int64)
         pool: tuple[np.ndarray, ...] | None = None
         excluded_by: dict[str, int] = {}
         present: set[int] = set()
@@ -470,12 +492,15 @@ def score_tiled(profile: FacilityProfile, study: TiledStudy, allocations: dict[s
         for part in progress_bar(parts, desc=f"score {profile.id}", unit="tile", total=len(tiles), enabled=progress):
             tile = tiles[part.index]
             score[tile.row0:tile.row1] = part.score
-            code[tile.row0:tile.row1] = part.code
+            rule_mask[tile.row0:tile.row1] = part.rules
+            rule_counts += part.rule_counts
+            qualified += part.qualified
             valid += part.valid
             present.update(part.districts.tolist())
             for rule, n in part.excluded_by.items():
                 excluded_by[rule] = excluded_by.get(rule, 0) + n
-            piece = (part.pool_local + offsets[part.index], part.pool_score, part.pool_x, part.pool_y, part.pool_cell, part.pool_district)
+            piece = (part.pool_local + offsets[part.index], part.pool_score, part.pool_x, part.pool_y, part.pool_cell, part.pool_district,
+                     part.pool_qualifies)
             pool = piece if pool is None else _pool_merge([pool, piece], pool_size)
         passes["score"] += 1
         if not valid:
@@ -483,15 +508,22 @@ def score_tiled(profile: FacilityProfile, study: TiledStudy, allocations: dict[s
             raise SelectionError(f"all {int(study.counts.sum()):,} candidates are excluded ({counts})", file=profile.path,
                                  column="exclusions", expected="exclusions that leave some candidates (check the layers and buffers)")
         district_ids = _district_ids(study, pool[5])
-        chosen = pick_widening(np.arange(len(pool[0])), pool[2], pool[3], district_codes(district_ids), top_n, spacing, per_district)
-        if len(chosen) >= top_n or len(pool[0]) >= valid:
+        codes, order, whole = district_codes(district_ids), np.arange(len(pool[0])), len(pool[0]) >= valid
+        if stages:
+            beyond = [bool(qualified[k] > pool[6][:, k].sum()) for k in range(len(stages))]
+            chosen, stage_ids, met, complete = pick_in_stages(order, pool[2], pool[3], codes, stages, [pool[6][:, k] for k in range(len(stages))],
+                                                              top_n, spacing, per_district, qualified_beyond=beyond, more_beyond=not whole)
+        else:
+            chosen = pick_widening(order, pool[2], pool[3], codes, top_n, spacing, per_district)
+            complete = len(chosen) >= top_n
+        if complete or whole:
             break
-        pool_size *= 4  # the walk needs more than the pool held: score again, keeping more (rare)
-        log.info("%s: the spacing walk needs more than the best %d candidates; scoring again with a pool of %d", profile.id,
-                 pool_size // 4, pool_size)
+        pool_size *= 4  # the walk (or a stage) needs more than the pool held: score again, keeping more (rare)
+        log.info("%s: the spacing walk or a selection stage needs more than the best %d candidates; scoring again with a pool of %d",
+                 profile.id, pool_size // 4, pool_size)
 
     # 3. the breakdown of what the outputs need: the chosen sites and the GeoPackage's best share
-    index, pool_score, _, _, cell, _ = pool
+    index, pool_score, cell = pool[0], pool[1], pool[4]
     best = _best_share_positions(pool_score, valid, best_share)
     needed = np.union1d(cell[best], cell[chosen])
     result = breakdown(context, needed, value_specs, progress=progress)
@@ -503,13 +535,15 @@ def score_tiled(profile: FacilityProfile, study: TiledStudy, allocations: dict[s
         "score": pool_score[chosen],
         "district_id": district_ids[chosen] if len(chosen) else np.array([], dtype=object),
     })
+    if stages:
+        selection["stage"] = stage_ids
+        selection["stage_condition_met"] = met
     if len(chosen) < top_n:
         names = _district_ids(study, np.array(sorted(present), dtype=np.int32))
         selection.attrs["shortfall"] = _shortfall(len(chosen), top_n, valid, spacing, per_district, set(names.tolist()))
         log.warning("%s: %s", profile.id, selection.attrs["shortfall"])
-    rules = tuple(r["id"] for r in profile.exclusions)
-    scores = TiledScores(study.grid, score, code, rules, int(study.counts.sum()), valid, excluded_by, len(tiles), engine.name, passes,
-                         len(index), np.sort(position[best]))
+    scores = TiledScores(study.grid, score, rule_mask, tuple(r.id for r in plan.rules), rule_counts, int(study.counts.sum()), valid,
+                         excluded_by, len(tiles), engine.name, passes, len(index), np.sort(position[best]))
     log.info("%s: %d candidates in %d tiles, %d excluded, best score %.3f", profile.id, scores.candidates, len(tiles), scores.excluded,
              pool_score[0])
     return TiledOutcome(result, selection, scores)
@@ -560,7 +594,8 @@ def breakdown(context: TileContext, cells: np.ndarray, value_specs: dict[str, di
             raise RuntimeError("a needed candidate is not a candidate of its window")
         subset = Candidates("square", cells[group].astype(np.int64), inside.x[at], inside.y[at], inside.cell[at], inside.size_m,
                             _grid_shape=study.grid.shape)
-        piece = score_candidates(context.profile, window, subset, context.allocations, force_ahp=context.force_ahp, value_specs=value_specs)
+        piece = score_candidates(context.profile, window, subset, context.allocations, force_ahp=context.force_ahp, value_specs=value_specs,
+                                 siting=context.siting)
         subset.cell = cells[group].astype(np.int64)  # the whole grid's cells from here on (criteria are computed)
         pieces.append(piece)
     return concat_results(pieces, study.grid.shape)
@@ -587,10 +622,11 @@ def concat_results(pieces: list[ScoreResult], grid_shape: tuple[int, int]) -> Sc
     notes = [n for n in head.notes if " candidates joined to the road network" not in n]
     if any(" candidates joined to the road network" in n for n in head.notes):
         notes.insert(0, f"{len(candidates):,} candidates written out joined to the road network by straight connectors, strip by strip")
+    rules = RuleTable(head.rules.rules, np.vstack([p.rules.masks for p in pieces])) if head.rules is not None else None
     return ScoreResult(head.profile, candidates, head.criteria, np.vstack([p.raw for p in pieces]), np.vstack([p.values for p in pieces]),
                        np.vstack([p.contributions for p in pieces]), head.weights, np.concatenate([p.excluded for p in pieces]),
                        np.concatenate([p.exclusion for p in pieces]), np.concatenate([p.score for p in pieces]), joined("nearest"),
-                       head.skipped, head.ahp, head.skip_reasons, road=joined("road"), notes=notes)
+                       head.skipped, head.ahp, head.skip_reasons, road=joined("road"), notes=notes, rules=rules, siting=head.siting)
 
 
 def _dispatch(functions: list[Callable[[np.ndarray], np.ndarray]], starts: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:

@@ -43,9 +43,14 @@ def resolve_bound(bound: float | str, raw: np.ndarray, *, where: str) -> float:
 
 
 def linear(raw: np.ndarray, low: float, high: float) -> np.ndarray:
-    """0 at ``low``, 1 at ``high``, straight in between, clipped (``low > high`` means smaller is better)."""
+    """0 at ``low``, 1 at ``high``, straight in between, clipped (``low > high`` means smaller is better).
+
+    Equal bounds (a data-relative bound can fall on the other, e.g. a 95th percentile of 0 when fewer
+    than 5 % of the candidates have any supply) make a step: 0 at the bound, 1 beyond it (on the
+    larger side), so "nothing within reach" never scores as "the most".
+    """
     if high == low:
-        return (raw >= high).astype(np.float64)
+        return (raw > high).astype(np.float64)
     return np.clip((raw - low) / (high - low), 0.0, 1.0)
 
 

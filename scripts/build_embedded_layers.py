@@ -33,6 +33,7 @@ settlements (see :func:`realign_hand_drawn`). It prints what it did. It needs
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import re
@@ -51,10 +52,12 @@ import rasterio
 import shapely
 import shapely.affinity
 import shapely.ops
+from pyproj import Transformer
 from rasterio.fill import fillnodata
 from rasterio.merge import merge
 from rasterio.transform import from_origin
 from rasterio.warp import Resampling, reproject
+from scipy.spatial import cKDTree
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -366,8 +369,66 @@ def _clean_text(value: object) -> str | None:
     return text or None
 
 
-def build_roads(geodata: Path, out: Path, city: shapely.Geometry, osm2012: Path) -> None:
-    say("roads: OSM main roads (kvozianov_almaty_roads, osmnx drive edges, ODbL 1.0) + hand-drawn lines where OSM has none")
+#: The city's current OSM roads (kvozianov) cover the area within this distance (m) of them, holes filled;
+#: the 2012 extract supplies the roads outside it, so the two sources never draw the same road twice.
+CITY_COVERAGE_M = 400.0
+#: A 2012 road cut at the edge of that coverage is joined to the nearest city-road vertex within this (m).
+CITY_JOIN_M = 1_000.0
+#: OSM ``highway`` values of the 2012 extract kept as regional roads -> their class (links folded in).
+REGIONAL_HIGHWAYS = {h: base for base in ROAD_RANK for h in (base, f"{base}_link")} | {"unclassified": "unclassified"}
+#: 2012 roads were traced from aerial imagery; some have been rebuilt since (m).
+OSM2012_ROAD_ACCURACY_M = 20.0
+#: Regional roads are kept this far (m) beyond the study area, for routes that leave it and come back.
+ROAD_MARGIN_M = 5_000.0
+#: OSM 2012 maxspeed values outside this range (km/h) are tagging errors (one way says 3) and are dropped.
+MAXSPEED_RANGE_KMH = (5.0, 140.0)
+LICENCE_ODBL, LICENCE_CC_BY_SA = "ODbL 1.0", "CC BY-SA 2.0"
+LICENCE_SKETCH = "geo_almaty sketch (MIT)"
+#: Hand-drawn roads that opened after the 2012 extract (public knowledge): kept even where 2012 roads run near.
+OPENED_AFTER_2012 = {"rd_bakad": "opened 2023"}
+#: Hand-drawn stretches shorter than this (m) are dropped once the real roads are taken out.
+MIN_HAND_STRETCH_M = 2_000.0
+#: Hand-drawn ends join the nearest real-road vertex within this distance (m); accuracy_m is raised to the gap.
+HAND_JOIN_MAX_M = 3_000.0
+#: Real roads of these classes crossing a kept hand-drawn road are its junctions (interchanges of BAKAD).
+HAND_JUNCTION_CLASSES = ("motorway", "trunk", "primary")
+#: Marker of a hand-drawn road already cut and joined by this build (a re-run keeps it as it is).
+HAND_KEPT_NOTE = "kept only where neither OSM source has a road"
+#: Ids of the roads this build makes from the sources (the rest of the layer is the hand-drawn sketch).
+BUILT_ROAD_IDS = ("osm_", "osm12_", "join_")
+ROAD_COLUMNS = ["road_id", "class", "name_ru", "name_kk", "name_en", "link", "oneway", "maxspeed", "lanes", "osm_id", "source", "licence",
+                "accuracy_m"]
+
+
+def build_roads(geodata: Path, out: Path, area: shapely.Geometry, osm2012: Path) -> gpd.GeoDataFrame:
+    """The roads layer from three sources, each where it is the best there is, joined into one network:
+
+    1. the city: current OSM main roads (kvozianov, ODbL 1.0), unchanged;
+    2. the rest of the 2012 extract: its main and unclassified roads (CC BY-SA 2.0) farther than
+       CITY_COVERAGE_M from every city road; each end cut at that edge is extended to the nearest
+       city-road vertex (within CITY_JOIN_M), so the network builder needs no large snapping tolerance;
+    3. hand-drawn lines where neither source has a road (beyond the 2012 extract, roads opened since),
+       joined at their ends and crossings to real-road vertices; planned lines and railways as before.
+    """
+    say("roads: city OSM main roads (kvozianov, ODbL 1.0) + 2012 OSM regional roads (CC BY-SA 2.0) + hand-drawn lines where neither has a road")
+    city_roads = _city_roads(geodata)
+    coverage = _city_road_coverage(city_roads)
+    say(f"  the city roads cover {coverage.area / 1e6:,.0f} km2 (within {CITY_COVERAGE_M:.0f} m of them, holes filled)")
+    regional, extent = _regional_roads(osm2012, area, coverage, city_roads)
+    real = gpd.GeoDataFrame(pd.concat([city_roads, regional], ignore_index=True), geometry="geometry", crs=WGS84)
+    joins = _dead_end_joins(real, extent)
+    real = gpd.GeoDataFrame(pd.concat([real, joins], ignore_index=True), geometry="geometry", crs=WGS84)
+    hand = _hand_drawn_roads(out, coverage, extent, real, osm2012)
+    frame = gpd.GeoDataFrame(pd.concat([real, hand], ignore_index=True), geometry="geometry", crs=WGS84)
+    km = frame.to_crs(UTM).geometry.length.groupby(frame["licence"]).sum() / 1000
+    say(f"  length by licence: {', '.join(f'{k} {v:,.0f} km' for k, v in km.items())}")
+    write_geojson(frame, out / "roads.geojson", ROAD_COLUMNS)
+    return frame
+
+
+def _city_roads(geodata: Path) -> gpd.GeoDataFrame:
+    """The kvozianov osmnx drive edges (EPSG:4326, as the source: a round trip through UTM would move
+    some 5-decimal endpoints by one step): one line per road, links folded into their class."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         raw = json.loads((geodata / "kvozianov_almaty_roads" / "almaty_roads.geojson").read_text(encoding="utf-8"))
@@ -383,29 +444,337 @@ def build_roads(geodata: Path, out: Path, city: shapely.Geometry, osm2012: Path)
                      "osm_id": ";".join(x.strip() for x in str(p["osmid"]).split(",")), "geometry": shapely.geometry.shape(feature["geometry"])})
     osm = gpd.GeoDataFrame(rows, crs=WGS84)
     # Two-way roads come as twin edges (u->v and v->u): keep one, with oneway false.
-    key = [g.wkb for g in shapely.normalize(osm.geometry.values)]
-    osm["key"] = key
+    osm["key"] = [g.wkb for g in shapely.normalize(osm.geometry.values)]
     osm["reversed_twin"] = osm.duplicated("key", keep="first")
     twins = int(osm["reversed_twin"].sum())
     osm = osm[~osm["reversed_twin"]].copy()
-    kazakh = osm["name"].map(lambda n: isinstance(n, str) and bool(_KAZAKH.search(n)))
-    osm["name_kk"] = osm["name"].where(kazakh, None)
-    osm["name_ru"] = osm["name"].where(~kazakh & osm["name"].notna(), None)
-    osm["name_en"] = None
+    _split_names(osm, osm["name"], None, None, None)
     osm["lanes"] = osm["lanes"].map(lambda v: None if v is None or math.isnan(v) else int(v)).astype(object)
-    # Kept in lon/lat, as the source: a round trip through UTM would move some 5-decimal endpoints by one step.
     osm["sort"] = [f"{c:>12}|{g.wkb_hex}" for c, g in zip(osm["osm_id"].str.split(";").str[0], osm.geometry.values)]
     osm = osm.sort_values("sort").reset_index(drop=True)
     osm["road_id"] = [f"osm_{i + 1:05d}" for i in range(len(osm))]
     osm["source"] = "OpenStreetMap (ODbL 1.0), kvozianov roads"
+    osm["licence"] = LICENCE_ODBL
     osm["accuracy_m"] = OSM_ROAD_ACCURACY_M
     counts = osm["class"].value_counts().to_dict()
-    say(f"  {len(raw['features'])} OSM edges, {twins} reverse twins dropped, {int(osm.link.sum())} links folded into their class: {counts}")
+    say(f"  city: {len(raw['features'])} OSM edges, {twins} reverse twins dropped, {int(osm.link.sum())} links folded into their class: {counts}")
+    return osm[[c for c in ROAD_COLUMNS if c in osm.columns] + ["geometry"]]
 
+
+def _split_names(frame: pd.DataFrame, name: pd.Series, name_ru: pd.Series | None, name_kk: pd.Series | None,
+                 name_en: pd.Series | None) -> None:
+    """``name_ru``/``name_kk``/``name_en`` columns: the language tags where given, else ``name`` by its script
+    (Kazakh letters or words -> kk, other Cyrillic -> ru, Latin -> en)."""
+    name = name.map(_clean_text)
+    kazakh = name.map(lambda n: isinstance(n, str) and bool(_KAZAKH.search(n)))
+    cyrillic = name.map(lambda n: isinstance(n, str) and bool(re.search(r"[А-Яа-яЁё]", n)))
+    guess = {"kk": name.where(kazakh, None), "ru": name.where(~kazakh & cyrillic, None),
+             "en": name.where(name.notna() & ~cyrillic, None)}
+    for lang, tagged in (("ru", name_ru), ("kk", name_kk), ("en", name_en)):
+        own = tagged.map(_clean_text) if tagged is not None else pd.Series(None, index=frame.index, dtype=object)
+        frame[f"name_{lang}"] = own.where(own.notna(), guess[lang]).astype(object)
+
+
+def _city_road_coverage(city_roads: gpd.GeoDataFrame) -> shapely.Geometry:
+    """The area (EPSG:32643) the city roads cover: within CITY_COVERAGE_M of them, holes filled."""
+    lines = city_roads.to_crs(UTM).geometry.values
+    grown = shapely.union_all(shapely.buffer(lines, CITY_COVERAGE_M, quad_segs=4))
+    return shapely.union_all([shapely.Polygon(p.exterior) for p in shapely.get_parts(grown)])
+
+
+def _to_lonlat(geom: shapely.Geometry) -> shapely.Geometry:
+    """A geometry in EPSG:32643 in EPSG:4326."""
+    return gpd.GeoSeries([geom], crs=UTM).to_crs(WGS84).iloc[0]
+
+
+def _regional_roads(osm2012: Path, area: shapely.Geometry, coverage: shapely.Geometry,
+                    city_roads: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, shapely.Geometry]:
+    """The 2012 extract's regional roads outside the city roads' coverage (EPSG:4326), and the extract's extent (EPSG:32643).
+
+    Vertices are put on the 5-decimal grid first, so clipped and whole ways keep their shared junction
+    vertices exactly; ``oneway=-1`` ways are reversed; roundabouts and motorways are one-way (OSM's implied
+    values). A way cut at the coverage edge is joined to the city road it leads to: among the city-road
+    vertices within CITY_JOIN_M of the cut whose direction fits (a one-way road is entered and left the
+    way it runs), the one closest to the way's own course beyond the cut; the way is followed to the
+    point nearest that vertex and ends there with a straight extension (its length recorded in ``source``).
+    """
+    from geo_almaty.osm.readers import _with_hstore_keys
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lines = pyogrio.read_dataframe(osm2012, layer="lines")
+    extent = gpd.GeoSeries([shapely.box(*lines.total_bounds)], crs=WGS84).to_crs(UTM).iloc[0]
+    roads = lines[lines["highway"].isin(REGIONAL_HIGHWAYS)].copy()
+    roads["way"] = roads["osm_id"].astype("int64")
+    roads = roads.sort_values("way").reset_index(drop=True)
+    keys = ["oneway", "junction", "maxspeed", "lanes", "name:ru", "name:kk", "name:en"]
+    tags = _with_hstore_keys(pd.DataFrame(index=roads.index), roads["other_tags"], keys)
+    geoms = shapely.set_precision(roads.geometry.values, 10 ** -DECIMALS, mode="pointwise")
+    geoms = shapely.remove_repeated_points(geoms, 0.0)
+    oneway_tag = tags["oneway"].fillna("").str.lower()
+    backward = oneway_tag.isin(["-1", "reverse"]).to_numpy()
+    implied = tags["junction"].eq("roundabout") | roads["highway"].isin(["motorway", "motorway_link"])
+    forward = (oneway_tag.isin(["yes", "true", "1"]) | (implied & ~oneway_tag.isin(["no", "false", "0"]))).to_numpy()
+    geoms[backward] = shapely.reverse(geoms[backward])
+    say(f"  2012 extract: {len(roads)} ways ({', '.join(f'{k} {v}' for k, v in roads['highway'].value_counts().items())}); "
+        f"{int((forward | backward).sum())} one-way ({int(backward.sum())} reversed for oneway=-1)")
+
+    keep = _to_lonlat(area.buffer(ROAD_MARGIN_M).difference(coverage))
+    shapely.prepare(keep)
+    targets = _VertexIndex(city_roads)
+    edge = coverage.boundary
+    rows, joins, followed, cut_ways = [], [], [], 0
+    for i, geom in enumerate(geoms):
+        if shapely.get_num_coordinates(geom) < 2:
+            continue
+        one_way = bool(forward[i] or backward[i])
+        for a, b, cut_start, cut_end in _clip_along(geom, keep):
+            cut_ways += bool(cut_start or cut_end)
+            notes, accuracy, ends = [], OSM2012_ROAD_ACCURACY_M, [None, None]
+            for at_start, cut in ((True, cut_start), (False, cut_end)):
+                at = a if at_start else b
+                if not cut or shapely.distance(_point_utm(shapely.get_coordinates(shapely.line_interpolate_point(geom, at))[0]), edge) > 5.0:
+                    continue
+                join = _join_into_city(geom, at, at_start, targets, one_way)
+                if join is None:
+                    notes.append(f"{'start' if at_start else 'end'} cut at the city roads' edge: no fitting city road within {CITY_JOIN_M:,.0f} m")
+                    continue
+                position, target, gap, inside = join
+                if at_start:
+                    a = position
+                else:
+                    b = position
+                ends[0 if at_start else 1] = target
+                notes.append(f"{'start' if at_start else 'end'} joined to the city roads: followed {inside:,.0f} m further, then a straight "
+                             f"{gap:,.0f} m to a city-road vertex")
+                accuracy = max(accuracy, float(math.ceil(gap / 10) * 10))
+                joins.append(gap)
+                followed.append(inside)
+            piece = geom if (a == 0 and b == geom.length) else shapely.ops.substring(geom, a, b)
+            coords = shapely.get_coordinates(piece)
+            if ends[0] is not None:
+                coords = np.vstack([ends[0], coords])
+            if ends[1] is not None:
+                coords = np.vstack([coords, ends[1]])
+            coords = coords[np.r_[True, np.any(np.diff(coords, axis=0) != 0, axis=1)]]
+            if len(coords) < 2:
+                continue
+            row = roads.iloc[i]
+            maxspeed = _first_number(tags.at[i, "maxspeed"])
+            if maxspeed is not None and not MAXSPEED_RANGE_KMH[0] <= maxspeed <= MAXSPEED_RANGE_KMH[1]:
+                say(f"  way {row['way']}: maxspeed {maxspeed:g} km/h dropped (outside {MAXSPEED_RANGE_KMH[0]:g}-{MAXSPEED_RANGE_KMH[1]:g})")
+                maxspeed = None
+            lanes = _first_number(tags.at[i, "lanes"])
+            source = "OpenStreetMap extract of March 2012 (CC BY-SA 2.0)" + ("; cut where the city roads take over" if cut_start or cut_end else "")
+            rows.append({"class": REGIONAL_HIGHWAYS[row["highway"]], "link": row["highway"].endswith("_link"), "name": row["name"],
+                         "tag_ru": tags.at[i, "name:ru"], "tag_kk": tags.at[i, "name:kk"], "tag_en": tags.at[i, "name:en"],
+                         "oneway": one_way, "maxspeed": maxspeed, "lanes": None if lanes is None else int(lanes),
+                         "osm_id": str(row["way"]), "source": "; ".join([source, *notes]), "licence": LICENCE_CC_BY_SA,
+                         "accuracy_m": accuracy, "geometry": shapely.linestrings(coords)})
+    frame = gpd.GeoDataFrame(rows, crs=WGS84)
+    _split_names(frame, frame["name"], frame["tag_ru"], frame["tag_kk"], frame["tag_en"])
+    frame["lanes"] = frame["lanes"].astype(object)
+    frame["road_id"] = [f"osm12_{i + 1:05d}" for i in range(len(frame))]
+    length = frame.to_crs(UTM).geometry.length
+    say(f"  regional: {len(frame)} pieces of 2012 roads kept ({length.sum() / 1000:,.0f} km; {cut_ways} cut at the city roads' edge or "
+        f"{ROAD_MARGIN_M / 1000:.0f} km beyond the study area); {len(joins)} cut ends joined to the city roads: followed a median "
+        f"{np.median(followed):,.0f} m into the city, then straight extensions of median {np.median(joins):,.0f} m (max {max(joins):,.0f} m)")
+    return frame[[c for c in ROAD_COLUMNS if c in frame.columns] + ["geometry"]], extent
+
+
+def _clip_along(line: shapely.Geometry, keep: shapely.Geometry) -> list[tuple[float, float, bool, bool]]:
+    """The stretches of ``line`` inside ``keep`` as positions along it (``a`` < ``b``, in the line's own
+    direction and units) and whether each start/end is a cut (not an end of ``line``)."""
+    total = line.length
+    if shapely.contains_properly(keep, line):
+        return [(0.0, total, False, False)]
+    if not shapely.intersects(keep, line):
+        return []
+    inside = shapely.intersection(line, keep)
+    if line.is_ring:  # a closed way (roundabout) is kept whole or not at all
+        return [(0.0, total, False, False)] if inside.length > total / 2 else []
+    stretches = []
+    for part in shapely.get_parts(inside):
+        if part.geom_type != "LineString" or part.length == 0:
+            continue
+        a, b = sorted(shapely.line_locate_point(line, shapely.points(shapely.get_coordinates(part)[[0, -1]])))
+        if b > a:
+            stretches.append((float(a), float(b), a > 1e-12, b < total - 1e-12))
+    return sorted(stretches)
+
+
+def _join_into_city(line: shapely.Geometry, at: float, at_start: bool, targets: "_VertexIndex",
+                    one_way: bool) -> tuple[float, np.ndarray, float, float] | None:
+    """Where a line (EPSG:4326) cut at position ``at`` meets the city roads: (new cut position, city vertex
+    (lon/lat), straight gap m, m followed beyond the cut), or None when no fitting vertex lies within CITY_JOIN_M."""
+    span = CITY_JOIN_M / 80_000.0  # degrees along the line: at least CITY_JOIN_M here
+    lo, hi = (max(at - span, 0.0), at) if at_start else (at, min(at + span, line.length))
+    if hi <= lo:
+        return None
+    beyond_ll = shapely.ops.substring(line, lo, hi)
+    beyond = shapely.linestrings(np.column_stack(_lonlat_to_utm().transform(*shapely.get_coordinates(beyond_ll).T)))
+    cut = np.array(shapely.get_coordinates(shapely.line_interpolate_point(line, at))[0])
+    flow_in = not at_start  # a one-way line flows into the city at its end and out of it at its start
+    heading = _heading(shapely.get_coordinates(beyond_ll), not at_start)
+    best = None
+    for k in targets.candidates(cut, CITY_JOIN_M, one_way=one_way, into_target=flow_in, heading=heading):
+        gap = float(shapely.distance(shapely.Point(targets.xy[k]), beyond))
+        if best is None or gap < best[0] - 1e-9:
+            best = (gap, k)
+    if best is None:
+        return None
+    gap, k = best
+    fraction = float(shapely.line_locate_point(beyond, shapely.Point(targets.xy[k]), normalized=True))
+    position = lo + fraction * (hi - lo)
+    inside = fraction * beyond.length if not at_start else (1 - fraction) * beyond.length
+    return position, targets.lonlat[k].copy(), gap, inside
+
+
+@functools.cache
+def _lonlat_to_utm() -> Transformer:
+    """EPSG:4326 -> EPSG:32643 (x = lon, y = lat)."""
+    return Transformer.from_crs(WGS84, UTM, always_xy=True)
+
+
+def _point_utm(lonlat: np.ndarray) -> shapely.Geometry:
+    """A lon/lat pair as a point in EPSG:32643."""
+    return shapely.Point(*_lonlat_to_utm().transform(float(lonlat[0]), float(lonlat[1])))
+
+
+def _heading(coords: np.ndarray, at_start: bool) -> np.ndarray:
+    """Unit direction (lon/lat scaled to metres) of a line at its start or end, along the line."""
+    a, b = (coords[0], coords[1]) if at_start else (coords[-2], coords[-1])
+    d = (b - a) * np.array([math.cos(math.radians(a[1])), 1.0])
+    return d / (np.hypot(*d) or 1.0)
+
+
+class _VertexIndex:
+    """The vertices of road lines (EPSG:4326), for joining another road's end to one of them.
+
+    Per point (all lines through it): whether traffic can leave it (a two-way road, or a one-way road
+    that goes on from there) and enter it (a two-way road, or a one-way road that comes to it).
+    """
+
+    def __init__(self, roads: gpd.GeoDataFrame) -> None:
+        coords, owner = shapely.get_coordinates(roads.geometry.values, return_index=True)
+        self.lonlat = coords
+        first = np.r_[True, owner[1:] != owner[:-1]]
+        last = np.r_[owner[1:] != owner[:-1], True]
+        oneway = roads["oneway"].fillna(False).astype(bool).to_numpy()[owner]
+        _, point = np.unique(coords, axis=0, return_inverse=True)
+        point = point.ravel()
+        self.can_leave = np.bincount(point, weights=~oneway | ~last)[point] > 0
+        self.can_enter = np.bincount(point, weights=~oneway | ~first)[point] > 0
+        self.oneway = oneway
+        nxt = np.where(last[:, None], coords, np.roll(coords, -1, axis=0))
+        prv = np.where(first[:, None], coords, np.roll(coords, 1, axis=0))
+        d = (nxt - prv) * np.column_stack([np.cos(np.radians(coords[:, 1])), np.ones(len(coords))])
+        self.heading = d / np.maximum(np.hypot(d[:, 0], d[:, 1]), 1e-12)[:, None]
+        classes = ROAD_RANK + ["unclassified"]
+        self.rank = roads["class"].map(lambda c: classes.index(c) if c in classes else len(classes)).to_numpy()[owner]
+        self.owner = owner
+        self.xy = np.column_stack(_lonlat_to_utm().transform(coords[:, 0], coords[:, 1]))
+        self.tree = cKDTree(self.xy)
+
+    def candidates(self, lonlat: np.ndarray, tolerance: float, *, one_way: bool = False, into_target: bool = True,
+                   heading: np.ndarray | None = None, max_rank: int | None = None, skip_owner: int | None = None) -> list[int]:
+        """Fitting vertices within ``tolerance`` m of a point, nearest first.
+
+        A two-way joining road needs a point traffic can both enter and leave. A one-way joining road
+        flows into the point (``into_target``: it must be possible to leave it) or out of it (to enter
+        it), and a one-way road there must run the same way (``heading``, along the joining road).
+        ``max_rank``: roads of this class or higher (ROAD_RANK index) when there are any.
+        """
+        point = np.array(_point_utm(lonlat).coords[0])
+        found = sorted(self.tree.query_ball_point(point, tolerance), key=lambda k: (float(np.hypot(*(self.xy[k] - point))), k))
+        fits = []
+        for k in found:
+            if skip_owner is not None and self.owner[k] == skip_owner:
+                continue
+            if (into_target or not one_way) and not self.can_leave[k]:
+                continue
+            if (not into_target or not one_way) and not self.can_enter[k]:
+                continue
+            if one_way and heading is not None and self.oneway[k] and float(self.heading[k] @ heading) <= 0:
+                continue
+            fits.append(k)
+        if max_rank is not None and any(self.rank[k] <= max_rank for k in fits):
+            fits = [k for k in fits if self.rank[k] <= max_rank]
+        return fits
+
+    def nearest(self, lonlat: np.ndarray, tolerance: float, **fit) -> tuple[np.ndarray | None, float]:
+        """The nearest fitting vertex (lon/lat) and its distance (m); (None, inf) when none fits (see :meth:`candidates`)."""
+        fits = self.candidates(lonlat, tolerance, **fit)
+        if not fits:
+            return None, math.inf
+        return self.lonlat[fits[0]].copy(), float(np.hypot(*(self.xy[fits[0]] - np.array(_point_utm(lonlat).coords[0]))))
+
+
+#: One-way roads that stop without a continuation in the data (a dual carriageway cut by the 2012 extract's
+#: edge, a ramp onto a street the city data leaves out) are joined to the nearest road they can go on to
+#: (or come from) within this distance (m).
+DEAD_END_JOIN_M = 150.0
+#: The same within this distance (m) for ends near the 2012 extract's edge (EDGE_ZONE_M), where the extract
+#: cut the two carriageways of a road at different nodes (the last node kept can lie far from the edge).
+EDGE_JOIN_M = 500.0
+EDGE_ZONE_M = 2_000.0
+
+
+def _dead_end_joins(real: gpd.GeoDataFrame, extent: shapely.Geometry) -> gpd.GeoDataFrame:
+    """One-way connectors (EPSG:4326) from every one-way road that stops without a continuation to the
+    nearest point within DEAD_END_JOIN_M (EDGE_JOIN_M near the extract's edge) it can go on from (and to
+    every one-way road that starts without one, from the nearest point it can be reached from); recorded
+    as ``join_*`` features."""
+    index = _VertexIndex(real)
+    coords, owner = index.lonlat, index.owner
+    _, point = np.unique(coords, axis=0, return_inverse=True)
+    point = point.ravel()
+    alone = np.bincount(point)[point] == 1
+    first = np.r_[True, owner[1:] != owner[:-1]]
+    last = np.r_[owner[1:] != owner[:-1], True]
+    rows, seen = [], set()
+    for k in np.flatnonzero(alone & index.oneway & (first | last)):
+        sink = bool(last[k])  # the road ends here: join it to a point it can go on from
+        # no heading rule: turning back onto the other carriageway is what a cut dual carriageway needs
+        at_edge = shapely.distance(shapely.Point(index.xy[k]), extent.exterior) < EDGE_ZONE_M
+        fits = index.candidates(coords[k], EDGE_JOIN_M if at_edge else DEAD_END_JOIN_M, one_way=True, into_target=sink,
+                                skip_owner=int(owner[k]))
+        if not fits:
+            continue
+        j = fits[0]
+        ends = (coords[k], coords[j]) if sink else (coords[j], coords[k])
+        key = (tuple(ends[0]), tuple(ends[1]))
+        if key in seen:
+            continue
+        seen.add(key)
+        road = real.iloc[int(owner[k])]
+        gap = float(np.hypot(*(index.xy[j] - index.xy[k])))
+        rows.append({"class": road["class"], "link": True, "oneway": True,
+                     "source": f"join made by the build: one-way road {road['road_id']} {'ends' if sink else 'starts'} without a continuation in "
+                               f"the data; a straight {gap:,.0f} m one-way link {'to' if sink else 'from'} the nearest road it can "
+                               f"{'go on' if sink else 'come from'}",
+                     "licence": road["licence"], "accuracy_m": float(max(math.ceil(gap / 10) * 10, road["accuracy_m"])),
+                     "geometry": shapely.linestrings(np.array(ends)), "_sort": (road["road_id"], sink)})
+    frame = gpd.GeoDataFrame(rows, geometry="geometry", crs=WGS84) if rows else gpd.GeoDataFrame(columns=["geometry"], geometry="geometry", crs=WGS84)
+    if rows:
+        frame = frame.sort_values("_sort").drop(columns="_sort").reset_index(drop=True)
+        frame["road_id"] = [f"join_{i + 1:04d}" for i in range(len(frame))]
+    say(f"  {len(frame)} one-way roads that stop without a continuation joined to the nearest road within {DEAD_END_JOIN_M:.0f} m "
+        f"({EDGE_JOIN_M:.0f} m at the 2012 extract's edge) "
+        f"({int((alone & index.oneway & (first | last)).sum())} such ends)")
+    return frame
+
+
+def _hand_drawn_roads(out: Path, coverage: shapely.Geometry, extent: shapely.Geometry, real: gpd.GeoDataFrame,
+                      osm2012: Path) -> gpd.GeoDataFrame:
+    """The hand-drawn lines (EPSG:4326): drivable roads only where neither OSM source has a road, joined to the
+    real roads; railways checked against the 2012 OSM railways; planned lines as drawn (idempotent)."""
     hand = read_embedded(out, "roads")
-    hand = hand[~hand["road_id"].str.startswith("osm_")].copy()
-    coverage = city.buffer(300)
-    osm_union = shapely.union_all(osm.to_crs(UTM).geometry.values)
+    hand = hand[~hand["road_id"].str.startswith(BUILT_ROAD_IDS)].copy()
+    real_utm = real.to_crs(UTM)
+    real_tree = shapely.STRtree(real_utm.geometry.values)
+    vertices = _VertexIndex(real)
+    main = real_utm[real_utm["class"].isin(HAND_JUNCTION_CLASSES)]
     rail = _osm2012_lines(osm2012, "railway", ("rail", "subway"))
     rail_union = shapely.union_all(rail.geometry.values)
     say(f"  2012 OSM railway lines for the check: {rail['railway'].value_counts().to_dict()}")
@@ -413,37 +782,122 @@ def build_roads(geodata: Path, out: Path, city: shapely.Geometry, osm2012: Path)
     for record in hand.to_dict("records"):
         row = pd.Series(record)
         cls = record["class"]
-        geom = row.geometry
         base_source = str(row.source).split(" | ")[0]
-        if " | hand-drawn" in str(row.source):  # already processed by an earlier run
-            kept.append(record)
-            continue
+        record["licence"] = LICENCE_SKETCH
         if cls in HAND_DRAWN_ROAD_CLASSES:
-            inside = geom.intersection(coverage)
-            outside = geom.difference(coverage)
-            offset = _p90_offset(inside, osm_union) if inside.length > 1000 else None
-            if outside.length < 500:
-                say(f"  {row.road_id} ({cls}) dropped: replaced by the OSM network (p90 offset {offset or 0:,.0f} m)")
+            if HAND_KEPT_NOTE in str(row.source):  # already cut and joined by an earlier run
+                kept.append({**record, "geometry": _to_lonlat(record["geometry"])})
                 continue
-            geom = shapely.line_merge(outside) if outside.geom_type == "MultiLineString" else outside
-            accuracy = max(float(row.accuracy_m), math.ceil((offset or 0) / 100) * 100)
-            note = (f"hand-drawn; kept only beyond the OSM extract (the city); inside it, its p90 offset from OSM roads was {offset:,.0f} m"
-                    if offset else "hand-drawn; kept only beyond the OSM extract (the city)")
-        else:
-            offset = _p90_offset(geom.intersection(rail_union.envelope), rail_union) if cls == "rail" else None
-            accuracy = max(float(row.accuracy_m), math.ceil((offset or 0) / 100) * 100)
-            note = (f"hand-drawn; p90 offset from the 2012 OSM railway lines {offset:,.0f} m" if offset
-                    else "hand-drawn, illustrative alignment")
+            kept += _hand_drawn_road(record, base_source, coverage, extent, real_utm, real_tree, vertices, main)
+            continue
+        if " | hand-drawn" in str(row.source):  # already processed by an earlier run
+            kept.append({**record, "geometry": _to_lonlat(record["geometry"])})
+            continue
+        offset = _p90_offset(row.geometry.intersection(rail_union.envelope), rail_union) if cls == "rail" else None
+        accuracy = max(float(row.accuracy_m), math.ceil((offset or 0) / 100) * 100)
+        note = (f"hand-drawn; p90 offset from the 2012 OSM railway lines {offset:,.0f} m" if offset
+                else "hand-drawn, illustrative alignment")
         if accuracy != row.accuracy_m:
             say(f"  {row.road_id} ({cls}): accuracy_m {row.accuracy_m:,.0f} -> {accuracy:,.0f}")
-        record.update(geometry=geom, accuracy_m=accuracy, source=f"{base_source} | {note}")
+        record.update(accuracy_m=accuracy, source=f"{base_source} | {note}", geometry=_to_lonlat(record["geometry"]))
         kept.append(record)
-    hand = gpd.GeoDataFrame(kept, crs=UTM)
-    say(f"  {len(hand)} hand-drawn lines kept ({', '.join(sorted(hand['class'].unique()))})")
-    frame = pd.concat([osm, hand.to_crs(WGS84)], ignore_index=True)
-    frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=WGS84)
-    columns = ["road_id", "class", "name_ru", "name_kk", "name_en", "link", "oneway", "maxspeed", "lanes", "osm_id", "source", "accuracy_m"]
-    write_geojson(frame, out / "roads.geojson", columns)
+    frame = gpd.GeoDataFrame(kept, geometry="geometry", crs=WGS84)
+    say(f"  {len(frame)} hand-drawn lines kept ({', '.join(sorted(frame['class'].unique()))})")
+    return frame
+
+
+def _hand_drawn_road(record: dict, base_source: str, coverage: shapely.Geometry, extent: shapely.Geometry, real_utm: gpd.GeoDataFrame,
+                     real_tree: shapely.STRtree, vertices: "_VertexIndex", main: gpd.GeoDataFrame) -> list[dict]:
+    """One hand-drawn road cut to where neither source has a road and joined to the real roads (EPSG:4326 records).
+
+    Inside the 2012 extract a stretch is dropped where a real road lies within the line's own accuracy_m
+    (the sketch drew that road), unless the road opened after 2012 (OPENED_AFTER_2012). Kept stretches of at
+    least MIN_HAND_STRETCH_M get their ends extended to the nearest real-road vertex within their accuracy
+    (at most HAND_JOIN_MAX_M; roads of the same class or higher first), and a vertex of every real main road
+    (HAND_JUNCTION_CLASSES) they cross, its junction.
+    """
+    road_id, cls, accuracy = record["road_id"], record["class"], float(record["accuracy_m"])
+    geom = shapely.difference(record["geometry"], coverage)
+    inside = shapely.intersection(geom, extent)
+    offset = _p90_offset(inside, shapely.union_all(real_utm.geometry.values[real_tree.query(inside, predicate="dwithin", distance=5_000)])) \
+        if inside.length > 1000 else None
+    after = OPENED_AFTER_2012.get(road_id)
+    stretches = []
+    for part in shapely.get_parts(shapely.line_merge(geom) if geom.geom_type == "MultiLineString" else geom):
+        if part.geom_type != "LineString":
+            continue
+        stretches += [part] if after else _stretches_without_road(part, extent, real_utm, real_tree, accuracy)
+    stretches = [s for s in stretches if s.length >= MIN_HAND_STRETCH_M]
+    if not stretches:
+        where = f"p90 offset {offset:,.0f} m inside the 2012 extract" if offset is not None else "under 1 km of it inside the 2012 extract"
+        say(f"  {road_id} ({cls}) dropped: the OSM roads have it ({where})")
+        return []
+    rank = (ROAD_RANK + ["unclassified"]).index(cls)
+    records = []
+    for n, stretch in enumerate(stretches):
+        lonlat = shapely.get_coordinates(_to_lonlat(stretch))
+        along = [float(shapely.line_locate_point(stretch, shapely.Point(c))) for c in shapely.get_coordinates(stretch)]
+        points = list(zip(along, map(tuple, lonlat)))
+        crossings = 0
+        for k in main.sindex.query(stretch, predicate="crosses"):
+            other = main.geometry.values[k]
+            for p in shapely.get_parts(shapely.intersection(stretch, other)):
+                if p.geom_type != "Point":
+                    continue
+                q = shapely.get_coordinates(other)
+                nearest = int(np.argmin(np.hypot(q[:, 0] - p.x, q[:, 1] - p.y)))
+                target = vertices.lonlat[int(np.argmin(np.hypot(*(vertices.xy - q[nearest]).T)))]
+                points.append((float(shapely.line_locate_point(stretch, p)), tuple(target)))
+                crossings += 1
+        points.sort()
+        coords = np.array([c for _, c in points])
+        joined = []
+        for at_start in (True, False):
+            end = coords[0] if at_start else coords[-1]
+            target, gap = vertices.nearest(end, HAND_JOIN_MAX_M, max_rank=rank + 1)
+            if target is None:
+                continue
+            accuracy = max(accuracy, float(math.ceil(gap / 100) * 100))
+            coords = np.vstack([target, coords]) if at_start else np.vstack([coords, target])
+            joined.append(f"{'start' if at_start else 'end'} {gap:,.0f} m")
+        coords = coords[np.r_[True, np.any(np.diff(coords, axis=0) != 0, axis=1)]]
+        notes = [f"hand-drawn; {HAND_KEPT_NOTE}" + (f" ({after}, after the 2012 extract)" if after else
+                                                      " (beyond the 2012 extract, or farther than its accuracy from every OSM road)")]
+        if offset is not None:
+            notes.append(f"inside the 2012 extract its p90 offset from the OSM roads is {offset:,.0f} m")
+        if joined:
+            notes.append("joined to the nearest OSM road vertex: " + ", ".join(joined))
+        if crossings:
+            notes.append(f"{crossings} junction(s) at the OSM main roads it crosses (positions approximate)")
+        records.append({**record, "road_id": road_id if n == 0 else f"{road_id}_{n + 1}", "geometry": shapely.linestrings(coords),
+                        "accuracy_m": accuracy,
+                        "source": f"{base_source} | {'; '.join(notes)}", "licence": LICENCE_SKETCH})
+    say(f"  {road_id} ({cls}): {sum(s.length for s in stretches) / 1000:,.1f} km kept in {len(stretches)} stretch(es)"
+        + (f"; p90 offset {offset:,.0f} m from the OSM roads inside the 2012 extract" if offset is not None else ""))
+    return records
+
+
+def _stretches_without_road(line: shapely.Geometry, extent: shapely.Geometry, real_utm: gpd.GeoDataFrame, real_tree: shapely.STRtree,
+                            distance: float) -> list[shapely.Geometry]:
+    """The stretches of ``line`` (EPSG:32643) outside ``extent`` or farther than ``distance`` from every real road."""
+    if line.length == 0:
+        return []
+    steps = np.arange(0.0, line.length + OFFSET_STEP_M, OFFSET_STEP_M).clip(max=line.length)
+    points = shapely.line_interpolate_point(line, steps)
+    which, _ = real_tree.query(points, predicate="dwithin", distance=distance)
+    covered = np.zeros(len(points), bool)
+    covered[which] = True
+    covered &= shapely.contains_xy(extent, shapely.get_x(points), shapely.get_y(points))
+    stretches, start = [], None
+    for k, c in enumerate(np.r_[covered, True]):
+        if not c and start is None:
+            start = k
+        elif c and start is not None:
+            a, b = steps[start], (steps[k - 1] if k < len(steps) else line.length)
+            if b > a:
+                stretches.append(shapely.ops.substring(line, a, b))
+            start = None
+    return stretches
 
 
 def _p90_offset(line: shapely.Geometry, reference: shapely.Geometry) -> float | None:
@@ -617,6 +1071,61 @@ def build_airports(out: Path, osm2012: Path, area: shapely.Geometry) -> None:
     say(f"  {', '.join(f'{r.airport_id} ({c})' for r, c in zip(frame.itertuples(), frame['class']))}")
     write_geojson(frame, out / "airports.geojson", ["airport_id", "class", "name_ru", "name_kk", "name_en", "iata", "runway_length_m",
                                                      "runway_bearing_deg", "source", "accuracy_m"])
+
+
+#: OSM amenity (or healthcare) values that are receptors of the sanitary protection zones, and their class.
+SENSITIVE_CLASSES = {"school": "school", "kindergarten": "kindergarten", "childcare": "kindergarten", "hospital": "hospital",
+                     "clinic": "clinic", "doctors": "clinic"}
+
+
+def build_sensitive_sites(out: Path, osm2012: Path, area: shapely.Geometry) -> None:
+    """Schools, kindergartens, hospitals and clinics of the 2012 OSM extract (CC BY-SA 2.0), receptors of the sanitary zones.
+
+    Areas become a point on their surface with ``footprint_radius_m``, the radius of a disc of the same area, so a
+    zone is measured from the grounds rather than their middle; a node inside an area of the same class is dropped.
+    The extract is of 2012: schools and clinics built since are missing (the layer's source says so).
+    """
+    say("sensitive_sites: schools, kindergartens, hospitals and clinics of the 2012 OSM extract (CC BY-SA 2.0)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        points = pyogrio.read_dataframe(osm2012, layer="points").to_crs(UTM)
+        areas = pyogrio.read_dataframe(osm2012, layer="multipolygons", on_invalid="ignore").to_crs(UTM)
+    rows = []
+    for kind, frame in (("node", points), ("area", areas)):
+        tags = frame["other_tags"].fillna("")
+        amenity = frame["amenity"] if "amenity" in frame.columns else tags.str.extract(r'"amenity"=>"([^"]+)"', expand=False)
+        healthcare = tags.str.extract(r'"healthcare"=>"([^"]+)"', expand=False)
+        value = amenity.where(amenity.isin(list(SENSITIVE_CLASSES)), healthcare)
+        keep = value.isin(list(SENSITIVE_CLASSES)) & frame.geometry.notna()
+        for row, tag, text in zip(frame[keep].itertuples(), value[keep], tags[keep]):
+            geom = row.geometry if kind == "node" else shapely.make_valid(row.geometry)
+            point = geom if kind == "node" else shapely.point_on_surface(geom)
+            if not point.within(area):
+                continue
+            ident = row.osm_id if kind == "node" else (row.osm_id if isinstance(row.osm_id, str) and row.osm_id else row.osm_way_id)
+            name_kk = re.search(r'"name:kk"=>"([^"]+)"', text)
+            name_ru = re.search(r'"name:ru"=>"([^"]+)"', text)
+            radius = 0.0 if kind == "node" else math.sqrt(shapely.area(geom) / math.pi)
+            rows.append({"site_id": f"osm_{'node' if kind == 'node' else 'area'}_{ident}", "class": SENSITIVE_CLASSES[tag],
+                         "name_ru": _clean_text(name_ru.group(1) if name_ru else row.name), "name_kk": _clean_text(name_kk.group(1) if name_kk else None),
+                         "name_en": None, "footprint_radius_m": round(radius, 1),
+                         "source": f"© OpenStreetMap contributors (CC BY-SA 2.0, extract of 2012): {tag} {'node' if kind == 'node' else 'area'}; "
+                                   "places built since 2012 are missing",
+                         "accuracy_m": 50.0, "_area": geom if kind == "area" else None, "geometry": point})
+    frame = gpd.GeoDataFrame(rows, crs=UTM)
+    grounds = frame[frame["_area"].notna()]
+    inside = np.zeros(len(frame), dtype=bool)
+    for cls in frame["class"].unique():
+        nodes = (frame["class"] == cls) & frame["_area"].isna()
+        same = grounds[grounds["class"] == cls]
+        if nodes.any() and len(same):
+            union = shapely.union_all(same["_area"].values)
+            inside[nodes.to_numpy()] = shapely.within(frame.geometry.values[nodes.to_numpy()], union)
+    frame = frame[~inside].drop(columns="_area").sort_values("site_id").reset_index(drop=True)
+    say(f"  {len(frame)} sites: " + ", ".join(f"{c} {n}" for c, n in frame["class"].value_counts().sort_index().items())
+        + f" ({int(inside.sum())} nodes inside the grounds of the same class dropped)")
+    write_geojson(frame, out / "sensitive_sites.geojson", ["site_id", "class", "name_ru", "name_kk", "name_en", "footprint_radius_m",
+                                                           "source", "accuracy_m"])
 
 
 def _bearing(line: shapely.Geometry) -> float:
@@ -1023,10 +1532,11 @@ def main(argv: list[str] | None = None) -> int:
     build_population(geodata, out, area, districts)
     dem, transform = build_dem(geodata, out, area)
     osm2012 = geodata / "aliilyas_osm_2013" / "almaty.osm.pbf"
-    build_roads(geodata, out, city, osm2012)
+    build_roads(geodata, out, area, osm2012)
     units = build_oblast_districts(geodata, out, area, city)
     build_settlements(geodata, out, area, units, osm2012)
     build_airports(out, osm2012, area)
+    build_sensitive_sites(out, osm2012, area)
     build_rivers(out, dem, transform, area, osm2012)
     realign_hand_drawn(out)
     say(f"done: {len(LOG)} lines of notes; layers in {out}")

@@ -215,8 +215,14 @@ def expand_layer_control(page) -> None:
 VIEWPORT_NAMES = ("desktop", "phone")
 
 
-def visible_labels(page, css: str) -> list[str]:
-    """Texts of the offline base's labels of one kind that are drawn (not culled) on the main map."""
+def visible_labels(page, css: str, city_view: bool = False) -> list[str]:
+    """Texts of the offline base's labels of one kind that are drawn (not culled) on the main map.
+
+    ``city_view`` first shows the city at zoom 11: sites spread over the oblast make the first view
+    so wide that districts are too small to name, and that is right.
+    """
+    if city_view:
+        page.js("() => GA.map.setView([43.25, 76.90], 11, {animate: false})")
     return page.js("""css => Array.from(document.querySelectorAll('.leaflet-pane ' + css + ' .ga-label-text'))
         .filter(e => getComputedStyle(e).visibility !== 'hidden' && e.getBoundingClientRect().width > 0)
         .map(e => e.innerText.trim())""", css)
@@ -231,7 +237,7 @@ def test_planner_map_offline_draws_sites_clear_of_panels_and_labels_districts(ru
         marker_points = page.js("() => gaTest.markerLatLngs()")
         images = page.js("() => Array.from(document.querySelectorAll('img.leaflet-image-layer')).map(i => [i.src.slice(0, 22), i.naturalWidth])")
         problems = {f["facility"]: page.js("f => gaTest.pinProblems(f)", f["facility"]) for f in recipe["facilities"]}
-        districts = visible_labels(page, ".ga-label-district")
+        districts = visible_labels(page, ".ga-label-district", city_view=True)
         minimap = page.js("() => Array.from(document.querySelectorAll('.leaflet-control-minimap')).some(gaTest.shown)")
         scale = page.js("() => document.querySelector('.leaflet-control-scale').innerText")
         page.assert_clean()
@@ -378,7 +384,7 @@ def test_measure_tool_gives_metric_distance_in_the_page_language(run, browser):
         for dx, dy in ((-120, 40), (120, 40), (0, -100)):
             page.page.mouse.click(cx + dx, cy + dy)
         text = visible_text(page.page.locator(".ga-measure-panel"))
-        assert re.search(r"Расстояние: [\d\u202f]+(,\d+)?\s?км", text) and "Площадь" in text and "га" in text, text
+        assert re.search(r"Расстояние: [\d\u202f]+(,\d+)?\s?км", text) and re.search(r"Площадь: [\d\u202f]+(,\d+)?\s?(га|км²)", text), text
         page.set_language("kk")
         assert "Қашықтық" in visible_text(page.page.locator(".ga-measure-panel"))
         page.page.locator(".ga-measure-done").click()
@@ -398,7 +404,7 @@ def test_citizen_map_one_tap_per_facility_refits_every_pin_clear_of_panels(run, 
     with open_offline(browser, run.maps[1], viewport=viewport) as page:
         assert page.page.locator("[data-facility]").count() == len(recipe["facilities"])
         assert page.js("f => gaTest.pinProblems(f)", recipe["facilities"][0]["facility"]) == []
-        assert len(visible_labels(page, ".ga-label-district")) >= 3
+        assert len(visible_labels(page, ".ga-label-district", city_view=True)) >= 3
         for item in recipe["facilities"]:
             outcome = run.outcomes[item["facility"]]
             page.page.locator(f'[data-facility="{item["facility"]}"]').click()

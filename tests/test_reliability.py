@@ -376,15 +376,16 @@ def test_selection_says_why_it_finds_fewer_sites(world):
 # --- 4. checks that match reality --------------------------------------------------------------
 
 def test_optional_criterion_without_data_warns_and_validate_agrees_with_run(tmp_path, capsys):
-    """Real OSM roads have no railway: rail_access is skipped (with a warning) by validate and by the run alike."""
-    roads = [{"properties": {"road_id": f"r{i}", "class": "primary", "name_ru": "Проспект"},  # one connected avenue, no rail
-              "geometry": {"type": "LineString", "coordinates": [[76.85 + 0.05 * i, 43.25], [76.90 + 0.05 * i, 43.25]]}} for i in range(3)]
-    write_geojson(tmp_path / "roads.geojson", roads)
-    catalog = write_catalog(tmp_path / "c.yaml", {"roads": {"source": {"path": "roads.geojson"}}})
-    assert main(["layers", "validate", "--catalog", str(catalog), "--facility", "material_bank"]) == 0
+    """A catalog whose markets are all repair hubs has no food market: market_distance is skipped (with a warning) by
+    validate and by the run alike."""
+    markets = [{"properties": {"market_id": "m1", "class": "repair_hub", "name_ru": "Мастерская"},
+                "geometry": {"type": "Point", "coordinates": [76.9, 43.25]}}]
+    write_geojson(tmp_path / "markets.geojson", markets)
+    catalog = write_catalog(tmp_path / "c.yaml", {"markets": {"source": {"path": "markets.geojson"}}})
+    assert main(["layers", "validate", "--catalog", str(catalog), "--facility", "composting_hub"]) == 0
     printed = capsys.readouterr().out
-    assert re.search(r"profile material_bank\s+ok.*optional criterion rail_access skipped.*no features of the requested classes", printed)
-    assert main(["score", "--facility", "material_bank", "--catalog", str(catalog), "--cell-size", "2000", "--out", str(tmp_path / "out")]) == 0
+    assert re.search(r"profile composting_hub\s+ok.*optional criterion market_distance skipped.*no features of the requested classes", printed)
+    assert main(["score", "--facility", "composting_hub", "--catalog", str(catalog), "--cell-size", "2000", "--out", str(tmp_path / "out")]) == 0
 
 
 def test_required_data_missing_fails_validate_and_run_alike(tmp_path, capsys):
@@ -608,7 +609,7 @@ def test_two_score_runs_give_byte_identical_files(tmp_path, world):
     assert main(score_args(world, first)) == 0
     assert main(score_args(world, second)) == 0
     hashes = tree(first)
-    assert {".geo-almaty-output", "farm_hub_sites.gpkg", "farm_hub_top2.csv", "farm_hub_score.tif"} == set(hashes)
+    assert {".geo-almaty-output", "farm_hub_sites.gpkg", "farm_hub_top2.csv", "farm_hub_score.tif", "farm_hub_exclusions.tif"} == set(hashes)
     assert hashes == tree(second)
 
 

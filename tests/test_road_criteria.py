@@ -15,7 +15,7 @@ from geo_almaty.explain import describe_raw
 from geo_almaty.export import criteria_table, read_csv, top_sites_frame, write_csv
 from geo_almaty.flows import load_flows
 from geo_almaty.layers import read_layer, validate_catalog
-from geo_almaty.network import load_network, network_from_lines
+from geo_almaty.network import connect_points, load_network, network_from_lines
 from geo_almaty.prepare import prepare_study
 from geo_almaty.profiles import load_profile
 from geo_almaty.score import score_candidates
@@ -186,7 +186,7 @@ def test_embedded_profiles_measure_truck_hauls_by_road_and_zones_in_a_straight_l
             metrics[(name, c["id"])] = c.get("metric", "straight")
     road = {("composting_hub", "food_industry_supply"), ("composting_hub", "farmland_distance"), ("composting_hub", "landfill_colocation"),
             ("material_bank", "demolition_supply"), ("material_bank", "processing_plants"), ("reuse_warehouse", "waste_plant")}
-    straight = {("composting_hub", "peri_urban"), ("composting_hub", "road_access"), ("material_bank", "rail_access")}
+    straight = {("composting_hub", "peri_urban"), ("composting_hub", "road_access"), ("material_bank", "inside_city")}
     assert all(metrics[k] == "road_km" for k in road) and all(metrics[k] == "straight" for k in straight)
     for name in ("composting_hub", "material_bank", "reuse_warehouse"):  # exclusions (zones, odour) stay straight buffers
         assert all("metric" not in rule for rule in load_profile(name, catalog).exclusions)
@@ -209,12 +209,33 @@ def test_a_graphml_network_layer_in_a_catalog(tmp_path):
 
 
 def test_embedded_catalog_builds_its_network_from_the_roads_layer():
+    """The embedded roads are one network over the study area: the city's OSM roads, the 2012 OSM regional roads
+    and the hand-drawn roads beyond them are joined by the layer build, not by snapping at network-build time.
+
+    Measured on the embedded layers: 97.9 % of the drivable length (1,568 km) in the kept strongly connected
+    component of 20; 31.1 % of the study area's 250 m cells, 66.7 % of its settlements and 93.0 % of its people
+    within 2 km of a kept road (before the regional roads: 70 %, 6.4 %, 10.5 % and 68.4 %). What stays far lies
+    beyond the 2012 extract, which covers only 37 % of the study area (see layers/SOURCES.md).
+    """
     catalog = load_catalog()
     network = load_network(catalog)
-    assert network.n_links > 1000 and network.report.components >= 1  # the largest strongly connected part is kept
-    assert set(network.link_class) <= {"motorway", "trunk", "primary", "secondary", "tertiary"}  # no rail, no planned road
-    again = network_from_lines(read_layer(catalog.layer("roads")).frame)  # the OSM roads need no sketch snapping
+    report = network.report
+    assert set(network.link_class) <= {"motorway", "trunk", "primary", "secondary", "tertiary", "unclassified"}  # no rail, no planned road
+    assert report.length_km > 1_400
+    assert report.length_km / (report.length_km + report.dropped_km) >= 0.95, report.summary()
+    again = network_from_lines(read_layer(catalog.layer("roads")).frame)  # the default 1 m tolerance: no snapping needed
     assert again.n_links == network.n_links
+    study = prepare_study(catalog, 250)
+    cells = square_candidates(study)
+    near = ~connect_points(network, cells.x, cells.y).far  # within settings.MAX_CONNECTOR_M = 2 km of a kept road
+    assert near.mean() >= 0.30
+    places = study.layer("settlements").geometry
+    assert (~connect_points(network, places.x.to_numpy(), places.y.to_numpy()).far).mean() >= 0.6
+    population = study.layer("population")
+    centres = population.geometry.centroid
+    people = population["population"].to_numpy(float)
+    reached = ~connect_points(network, centres.x.to_numpy(), centres.y.to_numpy()).far
+    assert people[reached].sum() / people.sum() >= 0.9
 
 
 def test_cli_refuses_disjoint_roads_in_one_line_and_writes_nothing(tmp_path, capsys):

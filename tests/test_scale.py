@@ -18,7 +18,7 @@ from hypothesis.extra.numpy import arrays
 from geo_almaty import settings
 from geo_almaty.quantiles import StreamedQuantiles, exact_quantile
 
-from .synthetic import tiny_world, write_profile
+from .synthetic import siting_world, tiny_world, write_profile
 
 LABEL = {"ru": "x", "kk": "x", "en": "x"}
 
@@ -113,6 +113,96 @@ def test_tiled_and_dask_paths_give_the_in_memory_bytes(world, tmp_path):
     assert outputs(dask, on_dask, tmp_path / "dask") == hashes
 
 
+@pytest.fixture(scope="module")
+def sited(tmp_path_factory) -> tuple[Path, Path]:
+    """The siting world (village, school, dachas, river, airfield, city / oblast land) and a profile with a ``siting:``
+    section (a crushing material bank: 300 m sanitary zone, water strips and zones, an inaccurate river flagged) and
+    selection stages whose first stage only candidates far from the roads (low in the ranking) meet."""
+    import yaml
+
+    folder = tmp_path_factory.mktemp("scale_siting")
+    catalog = siting_world(folder, river_accuracy_m=1000.0)
+    profile = write_profile(folder, "sited", [
+        {"id": "supply", "type": "reachable", "allocation": "household_organic", "radius_m": 1000,
+         "value": {"function": "linear", "low": 0, "high": "p90"}, "weight": 2},
+        {"id": "farm", "type": "distance", "metric": "road_km", "layer": "organic_producers", "value": {"function": "linear", "low": 4, "high": 0},
+         "weight": 1},
+        {"id": "road", "type": "distance", "layer": "roads", "value": {"function": "sigmoid", "midpoint": 500, "width": 100, "direction": "decreasing"},
+         "weight": 1}],
+        exclusions=[{"id": "heritage", "label": LABEL, "layer": "heritage_areas"}],
+        selection={"top_n": 3, "min_spacing_m": 600, "stages": [
+            {"id": "far", "label": LABEL, "top_n": 1, "require_any": [{"criterion": "road", "min_raw": 500}], "rationale": "t", "report_lines": "L1"},
+            {"id": "rest", "label": LABEL, "top_n": 2, "rationale": "t", "report_lines": "L1"}]})
+    document = yaml.safe_load(profile.read_text(encoding="utf-8"))
+    document["siting"] = {"facility_type": "material_bank_crushing", "planned_capacity_t_yr": 36000, "capacity_rationale": "test",
+                          "jurisdiction": "any"}
+    profile.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return catalog, profile
+
+
+def test_siting_rules_and_stages_give_the_in_memory_bytes_in_tiles_and_on_dask(sited, tmp_path):
+    """The siting rules (sanitary zones, water strips and zones, a flag) and the selection stages apply on every strip as on
+    the whole grid: same rule masks, rule counts, exclusion bitmask surface, stages, and the same bytes of every output."""
+    pytest.importorskip("distributed", reason="dask[distributed] is not installed")
+    from geo_almaty.pipeline import load_inputs, score_facility
+    from geo_almaty.siting.why import exclusion_surface
+    from geo_almaty.tiles import DaskEngine
+
+    catalog, profile = sited
+    memory = load_inputs(catalog, 125, profiles=[str(profile)])
+    expected = score_facility(memory, profile)
+    reference = expected.result
+    kinds = {rule.kind for rule in reference.rules.rules}
+    assert {"profile", "sanitary", "water_strip", "water_zone", "water_accuracy"} <= kinds
+    assert reference.siting_excluded.any() and reference.rules.flagged().any()
+    assert list(expected.selection.stage) == ["far", "rest", "rest"] and expected.selection.stage_condition_met.all()
+    hashes = outputs(memory, expected, tmp_path / "memory")
+    assert "sited_exclusions.tif" in hashes
+    width = memory.study.grid.width
+
+    tiled = load_inputs(catalog, 125, profiles=[str(profile)], tile_cells=3 * width)
+    outcome = score_facility(tiled, profile)
+    assert outcome.tiled.tiles == 11
+    rows = np.searchsorted(reference.candidates.ids, outcome.result.candidates.ids)
+    assert np.array_equal(reference.rules.masks[rows], outcome.result.rules.masks)
+    assert np.array_equal(reference.rules.masks.sum(axis=0), outcome.tiled.rule_counts)
+    assert outcome.tiled.rule_ids == tuple(rule.id for rule in reference.rules.rules)
+    assert np.array_equal(outcome.tiled.rules, exclusion_surface(reference, memory.study))
+    assert outcome.excluded_count == int(reference.excluded.sum())
+    assert list(reference.candidates.ids[expected.selection.candidate]) == list(outcome.result.candidates.ids[outcome.selection.candidate])
+    assert list(outcome.selection.stage) == list(expected.selection.stage)
+    assert outputs(tiled, outcome, tmp_path / "tiled") == hashes
+
+    with DaskEngine(workers=2, threads=1, processes=False) as engine:
+        dask = load_inputs(catalog, 125, profiles=[str(profile)], tile_cells=5 * width, engine=engine)
+        on_dask = score_facility(dask, profile)
+    assert on_dask.tiled.engine == "dask"
+    assert outputs(dask, on_dask, tmp_path / "dask") == hashes
+
+
+def test_a_stage_whose_candidates_lie_beyond_the_pool_widens_it(sited, monkeypatch):
+    """The first stage's candidates (far from roads) all rank below a pool of 6: the strips are scored again with larger
+    pools until the stage can pick as it does in memory."""
+    from geo_almaty.pipeline import load_inputs, score_facility
+
+    monkeypatch.setattr(settings, "TILED_POOL_CANDIDATES", 4)
+    monkeypatch.setattr(settings, "MAX_GEOPACKAGE_CANDIDATES", 5)
+    catalog, profile = sited
+    memory = load_inputs(catalog, 125, profiles=[str(profile)])
+    expected = score_facility(memory, profile)
+    reference = expected.result
+    road = reference.raw[:, reference.criterion_index("road")]
+    valid = np.flatnonzero(np.isfinite(reference.score))
+    best6 = valid[np.lexsort((valid, -reference.score[valid]))][:6]
+    assert not (road[best6] >= 500).any(), "the first stage's candidates must lie beyond the first pool"
+    tiled = load_inputs(catalog, 125, profiles=[str(profile)], tile_cells=4 * memory.study.grid.width)
+    outcome = score_facility(tiled, profile)
+    assert outcome.tiled.passes["score"] >= 2
+    ids = outcome.result.candidates.ids
+    assert list(reference.candidates.ids[expected.selection.candidate]) == list(ids[outcome.selection.candidate])
+    assert list(outcome.selection.stage) == ["far", "rest", "rest"] and outcome.selection.stage_condition_met.all()
+
+
 def test_a_larger_pool_is_scored_when_the_spacing_walk_needs_it(world, monkeypatch):
     """With a pool of a few candidates the walk cannot place every site: the strips are scored again with a 4× pool, and the
     sites are the in-memory ones; the GeoPackage's best share is capped the same way on both paths."""
@@ -170,7 +260,8 @@ def test_score_tiles_a_grid_above_the_budget_and_robust_refuses_it(world, tmp_pa
     assert main(["score", *args, "--out", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
     assert "scored in " in printed and "tile(s)" in printed and "memory budget 133.5 MiB" in printed
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".geo-almaty-output", "mix_score.tif", "mix_sites.gpkg", "mix_top2.csv"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".geo-almaty-output", "mix_exclusions.tif", "mix_score.tif", "mix_sites.gpkg",
+                                                                   "mix_top2.csv"]
     assert main(["robust", *args, "--samples", "5", "--out", str(tmp_path / "robust")]) == EXIT_BAD_INPUT
     err = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line.startswith("geo-almaty")]
     assert len(err) == 1 and "more than the memory budget" in err[0] and "geo-almaty score (which scores such grids in tiles)" in err[0]

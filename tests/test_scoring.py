@@ -50,6 +50,11 @@ def test_linear_value_function_both_directions():
     assert linear(raw, 1000, 0).tolist() == [1.0, 0.5, 0.0, 0.0]  # closer is better
 
 
+def test_linear_with_equal_bounds_is_a_step_that_gives_nothing_at_the_bound():
+    raw = np.array([0.0, 0.0, 5.0])
+    assert linear(raw, 0, 0).tolist() == [0.0, 0.0, 1.0]  # a 95th percentile of 0 must not make "none within reach" the best
+
+
 def test_threshold_sigmoid_and_fuzzy():
     raw = np.array([0.0, 100.0, 300.0])
     assert threshold(raw, 100, "below").tolist() == [1, 1, 0]

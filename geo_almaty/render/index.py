@@ -6,6 +6,7 @@ from pathlib import Path
 from .. import settings
 from ..explain import format_amount, site_reasons, tonnage_reached
 from ..i18n import text as message
+from ..siting.report import siting_summary_lines
 from ..textsafe import markdown_escape
 from .maps import coordinates_text, sites_lonlat
 from .shell import i18n_script, index_link_html, language_switch_html, page_css
@@ -31,10 +32,13 @@ main a{display:inline-flex;align-items:center;min-height:var(--ga-target)}
 
 
 def site_summary_rows(outcome, inputs, lang: str, reasons: int = 3) -> list[dict]:
-    """Rank, candidate id, district, coordinates, score, tonnage within reach and main reasons for each chosen site."""
+    """Rank, candidate id, district, land (city or oblast district), coordinates, score, tonnage within reach and main
+    reasons for each chosen site."""
     from ..select import district_names
+    from ..siting.jurisdiction import candidate_jurisdiction
 
     names = district_names(inputs.study)
+    land = candidate_jurisdiction(inputs.study, outcome.result.candidates)
     lon, lat = sites_lonlat(outcome)
     labels = outcome.result.candidates.labels()[outcome.selection.candidate.to_numpy()]
     rows = []
@@ -44,6 +48,7 @@ def site_summary_rows(outcome, inputs, lang: str, reasons: int = 3) -> list[dict
             "rank": int(row.rank),
             "candidate": str(ident),
             "district": names.get(row.district_id, {}).get(lang, str(row.district_id)),
+            "land": land.name(int(row.candidate), lang),
             "coordinates": coordinates_text(float(y), float(x)),
             "score": float(row.score),
             "reach": "; ".join(f"{inputs.allocations[k].title[lang]}: {format_amount(v, inputs.allocations[k].unit, lang)}" for k, v in reached.items()),
@@ -63,11 +68,14 @@ def summary_markdown(outcomes: dict, inputs, lang: str) -> str:
     for outcome in outcomes.values():
         lines += [f"## {md_text(outcome.profile.title[lang])}", "", md_text(outcome.profile.summary[lang]), ""]
         for r in site_summary_rows(outcome, inputs, lang):
-            lines.append(f"{r['rank']}. **{md_text(r['district'])}**: {message('score', lang).lower()} {r['score']:.3f}; "
+            lines.append(f"{r['rank']}. **{md_text(r['district'])}** ({md_text(r['land'])}): {message('score', lang).lower()} {r['score']:.3f}; "
                          f"{md_text(message('candidate', lang).lower())} `{r['candidate']}`; {r['coordinates']}")
             if r["reach"]:
                 lines.append(f"   - {md_text(message('reaches', lang))}: {md_text(r['reach'])}")
             lines += [f"   - {md_text(reason)}" for reason in r["reasons"]]
+        lines.append("")
+        lines += [f"- {md_text(line.removeprefix('- '))}" for line in siting_summary_lines(
+            outcome.result, inputs.study, outcome.selection, lang, excluded=(outcome.excluded_count, outcome.candidate_count))]
         lines.append("")
     lines.append(md_text(inputs.catalog.disclaimer.get(lang, "")))
     return "\n".join(lines) + "\n"

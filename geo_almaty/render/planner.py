@@ -21,6 +21,7 @@ from .. import settings
 from ..explain import format_amount, site_breakdown, tonnage_reached
 from ..export import score_surface
 from ..i18n import messages
+from ..siting.report import site_popup_lines
 from ..i18n import text as message
 from ..select import district_names
 from .basemap import add_offline_base
@@ -108,16 +109,20 @@ def layer_popups(frame, spec, recipe_layer: dict) -> list[dict]:
     shown = [c for c in frame.columns if c not in _HIDDEN_COLUMNS | {"source", "accuracy_m"} and c not in (spec.id_column, spec.class_column)]
     labels = {c: tr(column_label(c)) for c in [spec.class_column, *shown, "source", "accuracy_m"] if c}
     metres = tr_message("unit_m")
+    quiet = recipe_layer.get("tooltip_only") or {}
     out = []
     for (_, row), name in zip(frame.iterrows(), names):
         cls = row[spec.class_column] if spec.class_column else None
         class_entry = classes.get(cls) if cls is not None else None
+        if any(str(row.get(column)) in values for column, values in quiet.items()):
+            out.append({"_style": feature_style(recipe_layer, class_entry["color"] if class_entry else None), "_tooltip": tr(name)})
+            continue
         rows = []
         if cls is not None:
             rows.append((labels[spec.class_column], tr(class_entry["label"]) if class_entry else esc(cls)))
         for column in shown:
             value = row[column]
-            if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+            if pd.api.types.is_scalar(value) and pd.isna(value):
                 continue
             rows.append((labels[column], _value_html(value)))
         if "source" in frame.columns and isinstance(row["source"], str):
@@ -226,8 +231,9 @@ def add_choropleths(m: folium.Map, recipe: dict, inputs) -> None:
 
 
 def site_popup(outcome, site: int, rank: int, inputs, colour: str, limit: int | None, districts: dict[str, dict[str, str]],
-               lat: float, lon: float, candidate: str) -> str:
-    """Why a site scored as it did: where it is, its id, criterion table in three languages, tonnage within reach."""
+               lat: float, lon: float, candidate: str, siting: dict[str, str] | None = None) -> str:
+    """Why a site scored as it did: where it is, its id, criterion table in three languages, tonnage within reach;
+    ``siting`` adds the land, sanitary zone and flags line per language (:func:`geo_almaty.siting.report.site_popup_lines`)."""
     result = outcome.result
     tables = {}
     for lang in settings.LANGUAGES:
@@ -249,6 +255,7 @@ def site_popup(outcome, site: int, rank: int, inputs, colour: str, limit: int | 
     overlap = f'<p class="ga-note">{tr_message("reach_overlaps")}</p>' if reached else ""
     return (f'<div class="ga-popup"><h3 style="color:{esc(colour)}">#{rank} {tr(result.profile.title)}</h3>'
             f'<p>{tr_message("score")}: <b>{score}</b> · {tr_message("district")}: {district}</p>'
+            + (f'<p class="ga-siting">{tr(siting)}</p>' if siting else "") +
             f'<p class="ga-secondary">{tr_message("candidate")}: {candidate} · {tr_message("coordinates")}: {coordinates_text(lat, lon)}</p>'
             + (f'<p>{tr_message("reaches")}: {reach}</p>{overlap}' if reached else "")
             + f'{tr(tables, escape=False)}<p class="ga-note">{esc(result.profile.report_lines)}</p></div>')
@@ -260,11 +267,13 @@ def site_records(outcome, inputs, colour: str, limit: int | None, icon_class: st
     districts = district_names(inputs.study)
     titles = outcome.profile.title
     ids = outcome.result.candidates.labels()[outcome.selection.candidate.to_numpy()]
+    siting = site_popup_lines(outcome.result, inputs.study, outcome.selection.candidate.to_numpy())
     return [{"rank": int(row.rank), "lat": round(float(y), 6), "lon": round(float(x), 6), "icon_class": icon_class,
              "z": rank_z_index(row.rank, len(outcome.selection)),
              "titles": {lang: f"#{row.rank} {titles[lang]}" for lang in settings.LANGUAGES},
              "tooltip": f"#{row.rank} {tr(titles)}",
-             "popup": site_popup(outcome, int(row.candidate), int(row.rank), inputs, colour, limit, districts, float(y), float(x), str(ident))}
+             "popup": site_popup(outcome, int(row.candidate), int(row.rank), inputs, colour, limit, districts, float(y), float(x), str(ident),
+                                 siting.get(int(row.candidate)))}
             for row, x, y, ident in zip(outcome.selection.itertuples(), lon, lat, ids)]
 
 

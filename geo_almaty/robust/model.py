@@ -176,6 +176,7 @@ def build_model(result: ScoreResult, study: Study, allocations: dict[str, Alloca
     if jitter_rules:
         fixed = [r for r in profile.exclusions if r not in jitter_rules]
         excluded, _ = apply_exclusions(study, candidates, fixed)
+        excluded |= result.siting_excluded  # the siting rules (sanitary zones, airports, water, jurisdiction) stay fixed
     else:
         excluded = result.excluded
     valid = np.flatnonzero(~excluded)
