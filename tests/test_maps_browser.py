@@ -384,7 +384,7 @@ def test_measure_tool_gives_metric_distance_in_the_page_language(run, browser):
         for dx, dy in ((-120, 40), (120, 40), (0, -100)):
             page.page.mouse.click(cx + dx, cy + dy)
         text = visible_text(page.page.locator(".ga-measure-panel"))
-        assert re.search(r"Расстояние: [\d\u202f]+(,\d+)?\s?км", text) and re.search(r"Площадь: [\d\u202f]+(,\d+)?\s?(га|км²)", text), text
+        assert re.search(r"Расстояние: \d[\d\s]*(,\d+)?\s?км", text) and re.search(r"Площадь: \d[\d\s]*(,\d+)?\s?(га|км²)", text), text
         page.set_language("kk")
         assert "Қашықтық" in visible_text(page.page.locator(".ga-measure-panel"))
         page.page.locator(".ga-measure-done").click()
@@ -755,3 +755,48 @@ def test_hostile_names_show_as_text_on_the_citizen_map(hostile_world, browser):
     assert not [o for o in opened + opened_kk if o["images"] or o["markup"]]
     assert EVIL in " ".join(o["text"] for o in opened)
     assert names["east"]["name_kk"] in " ".join(o["text"] for o in opened_kk)
+
+
+# --- why not here ----------------------------------------------------------------------------------
+
+def _why_probe_points(outcome) -> dict[str, tuple[float, float]]:
+    """Lon/lat of candidates whose whole 1 km neighbourhood has no rule, and the bird-hazard rule only with others."""
+    from scipy.spatial import cKDTree
+
+    result = outcome.result
+    masks = result.rules.masks
+    bird = [j for j, r in enumerate(result.rules.rules) if r.kind == "bird_hazard"]
+    xy = np.column_stack([result.candidates.x, result.candidates.y])
+    neighbours = cKDTree(xy).query_ball_point(xy, r=1000.0)
+    clean = next(i for i, n in enumerate(neighbours) if len(n) > 20 and not masks[n].any())
+    hazard = next(i for i, n in enumerate(neighbours) if len(n) > 20 and masks[n][:, bird].all())
+    return {name: TO_LONLAT.transform(xy[i, 0], xy[i, 1]) for name, i in (("clean", clean), ("hazard", hazard))}
+
+
+@pytest.mark.parametrize("viewport", VIEWPORT_NAMES)
+def test_planner_map_says_why_not_here(run, browser, viewport):
+    outcome = run.outcomes["composting_hub"]
+    points = _why_probe_points(outcome)
+    bird_label = next(r.label["ru"] for r in outcome.result.rules.rules if r.kind == "bird_hazard")
+    with open_offline(browser, run.maps[0], viewport=viewport) as page:
+        page.page.wait_for_function("() => GA.config.why && GA.config.why.every(e => e.ctx)", timeout=10_000)
+        ask = "([lon, lat]) => { const d = document.createElement('div'); d.innerHTML = GA.whyNotHere(L.latLng(lat, lon));" \
+              " document.body.appendChild(d); const t = d.innerText; d.remove(); return t; }"
+        clean, hazard, outside = (page.js(ask, list(points["clean"])), page.js(ask, list(points["hazard"])), page.js(ask, [70.0, 40.0]))
+        assert message("why_no_rule", "ru") in clean and bird_label not in clean, clean
+        assert bird_label in hazard and "исключено" in hazard and message("why_no_rule", "ru") not in hazard, hazard
+        assert message("why_no_candidate", "ru") in outside, outside
+        # a real tap on the map opens the answer in a popup (the phone shows it in the sheet)
+        page.js("([lon, lat]) => GA.map.setView([lat, lon], 12, {animate: false})", list(points["hazard"]))
+        spot = page.js("([lon, lat]) => { const p = GA.map.latLngToContainerPoint([lat, lon]); const b = GA.map.getContainer().getBoundingClientRect();"
+                       " return [b.left + p.x, b.top + p.y]; }", list(points["hazard"]))
+        page.page.mouse.click(*spot)
+        popup = page.popup()
+        popup.wait_for(state="visible", timeout=5_000)
+        assert bird_label in visible_text(popup), visible_text(popup)
+        assert not page.popup_cover(), page.popup_cover()
+        page.screenshot(f"why_not_here_{viewport}.png")
+        page.set_language("kk")
+        kazakh = next(r.label["kk"] for r in outcome.result.rules.rules if r.kind == "bird_hazard")
+        assert kazakh in visible_text(page.popup())
+        page.assert_clean()

@@ -32,6 +32,7 @@ from .maps import (add_basemaps, add_data_attribution, add_feature_layer, attrib
 from .overlay import EXCLUDED, EXCLUDED_RGB, facility_ramp, hex_colour, ramp_css, surface_overlay
 from .shell import add_overlay, index_link_html
 from .text import esc, per_language, tr, tr_message
+from .why import why_not_here_config
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +316,11 @@ def add_facilities(m: folium.Map, recipe: dict, inputs, outcomes: dict) -> str:
             legend = [LegendItem(ends, None, "ramp", gradient=ramp_css(ramp)),
                       LegendItem(messages_of("excluded"), hex_colour(EXCLUDED_RGB), "hatch")]
             name = {lang: f"{title[lang]}: {message('suitability', lang)}" for lang in settings.LANGUAGES}
-            add_overlay(m, overlay, key=f"surface:{item['facility']}", title=name, group="facilities", legend=legend, show=n == 0)
+            why = why_not_here_config(outcome, inputs.study, surface_key=f"surface:{item['facility']}", max_pixels=max_pixels)
+            if why is not None:
+                m.shell.config.setdefault("why", []).append(why)
+            add_overlay(m, overlay, key=f"surface:{item['facility']}", title=name, group="facilities", legend=legend, show=n == 0,
+                        note=messages_of("why_hint") if why is not None else None)
             m.shell.legend[-1].shared_colours = (hex_colour(EXCLUDED_RGB),)  # the same hatch means 'excluded' on every surface
         group = folium.FeatureGroup()
         m.shell.css += "\n" + pin_css(pin_class, item["color"])
