@@ -10,10 +10,20 @@ import numpy as np
 from .errors import ProfileError
 
 
+def row_sums(contributions: np.ndarray) -> np.ndarray:
+    """Σ over the criteria of column-major ``contributions``, column after column: what numpy's ``sum(axis=1)`` gives
+    for many rows, and the same float for a candidate scored alone (numpy adds a lone row pairwise), so a score does
+    not depend on the batch it is computed in (strips of a tiled grid)."""
+    total = np.zeros(len(contributions))
+    for j in range(contributions.shape[1]):
+        total += contributions[:, j]
+    return total
+
+
 def weighted_linear(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """WLC: score = Σ wᵢ·vᵢ for values ``(n_sites, n_criteria)`` in 0-1 and weights summing to 1."""
     contributions = values * weights[None, :]
-    return contributions.sum(axis=1), contributions
+    return row_sums(contributions), contributions
 
 
 def ordered_weighted_average(values: np.ndarray, weights: np.ndarray, order_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -40,4 +50,4 @@ def ordered_weighted_average(values: np.ndarray, weights: np.ndarray, order_weig
     effective = np.empty_like(effective_sorted)
     np.put_along_axis(effective, order, effective_sorted, axis=1)
     contributions = effective * values
-    return contributions.sum(axis=1), contributions
+    return contributions.sum(axis=1), contributions  # C-ordered: every row is summed alike whatever the batch

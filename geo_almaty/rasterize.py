@@ -80,6 +80,10 @@ def touched_mask(geometries: Sequence, grid: AnalysisGrid) -> np.ndarray:
     geoms = np.asarray(geometries, dtype=object)
     out = np.zeros(grid.shape, dtype=np.uint8)
     keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) if len(geoms) else np.zeros(0, dtype=bool)
+    if keep.any():  # only what reaches the grid (a strip of a tiled grid is far smaller than the features' extent)
+        left, bottom, right, top = grid.bounds
+        box = shapely.bounds(geoms[keep])
+        keep[keep] = (box[:, 0] <= right) & (box[:, 2] >= left) & (box[:, 1] <= top) & (box[:, 3] >= bottom)
     if keep.any():
         rio_features.rasterize(((g, 1) for g in geoms[keep]), out_shape=grid.shape, transform=grid.transform, fill=0, dtype="uint8",
                                all_touched=True, out=out)

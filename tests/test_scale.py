@@ -203,6 +203,20 @@ def test_a_stage_whose_candidates_lie_beyond_the_pool_widens_it(sited, monkeypat
     assert list(outcome.selection.stage) == ["far", "rest", "rest"] and outcome.selection.stage_condition_met.all()
 
 
+def test_a_score_does_not_depend_on_the_batch_it_is_computed_in():
+    """A strip's breakdown may score a lone candidate: its weighted sum must be the float it gets among many (numpy's
+    row sum of a single row is pairwise, of a column-major batch sequential)."""
+    from geo_almaty.aggregate import weighted_linear
+
+    rng = np.random.default_rng(0)
+    values = np.asfortranarray(rng.random((400, 11)))
+    weights = rng.dirichlet(np.ones(11))
+    batch, _ = weighted_linear(values, weights)
+    alone = np.array([weighted_linear(values[i:i + 1], weights)[0][0] for i in range(len(values))])
+    pairs = np.array([weighted_linear(values[i:i + 2], weights)[0][0] for i in range(len(values) - 1)])
+    assert np.array_equal(batch, alone) and np.array_equal(batch[:-1], pairs)
+
+
 def test_a_larger_pool_is_scored_when_the_spacing_walk_needs_it(world, monkeypatch):
     """With a pool of a few candidates the walk cannot place every site: the strips are scored again with a 4× pool, and the
     sites are the in-memory ones; the GeoPackage's best share is capped the same way on both paths."""

@@ -62,6 +62,15 @@ class SiteRule:
     footprint_m: np.ndarray | None = field(default=None, repr=False)  # per feature, for "distance to the footprint"
     slope_widths: tuple[tuple[float, float], ...] | None = None  # (max slope °, width m), last bound inf
     profile_rule: dict | None = field(default=None, repr=False)
+    #: Buffered features by (radius, tolerance): built once per plan, shared by every strip of a tiled grid.
+    zones_cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def zones(self, radius_m: np.ndarray | float, tolerance_m: float) -> np.ndarray:
+        """The rule's features buffered by ``radius_m`` (per feature, or one width) with :func:`circumscribed_buffer`."""
+        key = (float(radius_m) if np.ndim(radius_m) == 0 else "radius", float(tolerance_m))
+        if key not in self.zones_cache:
+            self.zones_cache[key] = buffered_zones(self.features.geometry.values, radius_m, tolerance_m)
+        return self.zones_cache[key]
 
     def source_text(self, lang: str = "en") -> str:
         """What the rule rests on: the regulation item, or the report lines for the profile's own exclusions."""
@@ -310,7 +319,8 @@ def evaluate_rules(plan: SitingPlan, study: Study, candidates: Candidates) -> Ru
             masks[:, j] = _slope_strip_mask(study, candidates, rule)
         else:
             tolerance = BUFFER_TOLERANCE_M if rule.effect == EXCLUDE else max(BUFFER_TOLERANCE_M, FLAG_TOLERANCE_SHARE * rule.distance_m)
-            masks[:, j] = within_distance(study, candidates, rule.features.geometry.values, rule.radius_m, tolerance)
+            masks[:, j] = within_distance(study, candidates, rule.features.geometry.values, rule.radius_m, tolerance,
+                                          zones=rule.zones(rule.radius_m, tolerance))
     return RuleTable(plan.rules, masks)
 
 
@@ -343,20 +353,28 @@ def circumscribed_buffer(geometries: np.ndarray, radius_m: np.ndarray, tolerance
     return shapely.buffer(geometries, radius * stretch, quad_segs=segments)
 
 
-def within_distance(study: Study, candidates: Candidates, geometries: np.ndarray, radius_m: np.ndarray | float,
-                    tolerance_m: float = BUFFER_TOLERANCE_M) -> np.ndarray:
-    """Candidates with any part (the cell or feature outline) within ``radius_m`` of a feature (per-feature radii allowed).
-
-    Exact up to ``tolerance_m``: a candidate that far beyond the distance may be caught, none within it is missed.
-    """
+def buffered_zones(geometries: np.ndarray, radius_m: np.ndarray | float, tolerance_m: float = BUFFER_TOLERANCE_M) -> np.ndarray:
+    """``geometries`` buffered by :func:`circumscribed_buffer` where their radius is positive (per feature, or one)."""
     geoms = np.asarray(geometries, dtype=object)
     radius = np.broadcast_to(np.asarray(radius_m, dtype=float), geoms.shape)
-    if not len(geoms):
-        return np.zeros(len(candidates), dtype=bool)
     positive = radius > 0
     zones = geoms.copy()
     if positive.any():
         zones[positive] = circumscribed_buffer(geoms[positive], radius[positive], tolerance_m)
+    return zones
+
+
+def within_distance(study: Study, candidates: Candidates, geometries: np.ndarray, radius_m: np.ndarray | float,
+                    tolerance_m: float = BUFFER_TOLERANCE_M, *, zones: np.ndarray | None = None) -> np.ndarray:
+    """Candidates with any part (the cell or feature outline) within ``radius_m`` of a feature (per-feature radii allowed).
+
+    Exact up to ``tolerance_m``: a candidate that far beyond the distance may be caught, none within it is missed.
+    ``zones`` are the features already buffered so (:meth:`SiteRule.zones`).
+    """
+    if not len(geometries):
+        return np.zeros(len(candidates), dtype=bool)
+    if zones is None:
+        zones = buffered_zones(geometries, radius_m, tolerance_m)
     if candidates.kind == "square":
         return touched_mask(zones, study.grid).ravel()[candidates.cell]
     outlines = candidates.geometries(study)
@@ -388,7 +406,7 @@ def _slope_strip_mask(study: Study, candidates: Candidates, rule: SiteRule) -> n
     for t, width in enumerate(widths):
         use = tier == t
         if use.any():
-            mask |= use & within_distance(study, candidates, geoms, width)
+            mask |= use & within_distance(study, candidates, geoms, width, zones=rule.zones(width, BUFFER_TOLERANCE_M))
     return mask
 
 
