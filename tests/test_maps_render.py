@@ -167,3 +167,4 @@ def test_run_prints_a_short_summary(main_run, monkeypatch, capsys, tmp_path):
     for outcome in main_run.outcomes.values():
         assert outcome.profile.title["ru"] in printed
     assert "#3 " in printed and "#4 " not in printed
+    assert "Этап «пилот»: " in printed  # the reuse warehouse's pilot says which stage condition it meets
