@@ -800,3 +800,30 @@ def test_planner_map_says_why_not_here(run, browser, viewport):
         kazakh = next(r.label["kk"] for r in outcome.result.rules.rules if r.kind == "bird_hazard")
         assert kazakh in visible_text(page.popup())
         page.assert_clean()
+
+
+# --- robustness on the planner map ----------------------------------------------------------------
+
+def test_planner_map_shows_selection_frequency_and_robust_sites(run, browser):
+    from geo_almaty.robust import robust_sites_frame
+
+    analysis = run.robust["composting_hub"]
+    sites = robust_sites_frame(analysis, run.inputs.study)
+    title = analysis.profile.title["ru"]
+    with open_offline(browser, run.maps[0]) as page:
+        expand_layer_control(page)
+        frequency = overlay_index(page, title, message("robust_frequency", "ru"))
+        assert not overlay_checkbox(page, frequency).is_checked()  # hidden until asked for
+        toggle_twice(page, frequency, "img.leaflet-image-layer", 1)
+        if len(sites):
+            index = overlay_index(page, title, message("robust_robust_sites", "ru").lower())
+            toggle_twice(page, index, "path.leaflet-interactive", len(sites))
+            overlay_checkbox(page, index).click()
+            page.js("() => GA.map.setView([%f, %f], 13, {animate: false})" % (sites.lat.iloc[0], sites.lon.iloc[0]))
+            heading = f"{message('robust_robust_sites', 'ru')}: {title}"
+            opened = page.js("h => { let done = false; GA.map.eachLayer(l => { if (!done && l.feature && l.getLatLng &&"
+                             " (l.feature.properties._popup || '').includes(h)) { l.openPopup(); done = true; } }); return done; }", heading)
+            assert opened, "no robust-site marker with its popup on the map"
+            text = visible_text(page.popup())
+            assert message("robust_nearby", "ru") in text and "%" in text and message("robust_median_rank", "ru") in text, text
+        page.assert_clean()

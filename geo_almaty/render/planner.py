@@ -30,6 +30,7 @@ from .legend import LegendItem
 from .maps import (add_basemaps, add_data_attribution, add_feature_layer, attributions_html, coordinates_text, facility_pin_class, feature_names, home_bounds,
                    new_map, popup_table, sites_lonlat, to_lonlat_features)
 from .overlay import EXCLUDED, EXCLUDED_RGB, facility_ramp, hex_colour, ramp_css, surface_overlay
+from .robust_layers import add_robustness
 from .shell import add_overlay, index_link_html
 from .text import esc, per_language, tr, tr_compact, tr_message
 from .why import why_not_here_config
@@ -338,14 +339,18 @@ def add_facilities(m: folium.Map, recipe: dict, inputs, outcomes: dict) -> str:
             f'<p class="ga-note">{tr_message("reach_overlaps")}</p></section>')
 
 
-def build_planner_map(recipe: dict, inputs, outcomes: dict, lang: str, *, index_href: str | None = None) -> folium.Map:
-    """The planner map for ``recipe`` (see ``maps/planner.yaml``); ``index_href`` links back to the index page."""
+def build_planner_map(recipe: dict, inputs, outcomes: dict, lang: str, *, index_href: str | None = None,
+                      robust: dict | None = None) -> folium.Map:
+    """The planner map for ``recipe`` (see ``maps/planner.yaml``); ``index_href`` links back to the index page;
+    ``robust`` (facility → :class:`geo_almaty.robust.RobustResult`) adds the frequency layers and robust sites."""
     controls = recipe.get("controls", {})
     m = new_map(home_bounds(inputs, outcomes), lang, recipe["title"], kind="planner", scale=controls.get("scale", True))
     add_basemaps(m, recipe)
     add_data_attribution(m, inputs)
     drawn = add_offline_base(m, recipe, inputs)
     sites = add_facilities(m, recipe, inputs, outcomes)
+    if robust:
+        add_robustness(m, recipe, inputs, robust)
     add_choropleths(m, recipe, inputs)
     add_input_layers(m, recipe, inputs)
     shell = m.shell
