@@ -368,7 +368,8 @@ def test_planner_layer_control_toggles_features_markers_and_surfaces(run, recipe
         assert overlay_checkbox(page, overlay_index(page, producers)).is_checked()
         toggle_twice(page, overlay_index(page, producers), "path.leaflet-interactive", drawn_features(embedded_layers["organic_producers"]))
         title, suitability = composting.profile.title["ru"], message("suitability", "ru")
-        toggle_twice(page, overlay_index(page, title, without=suitability), "img.leaflet-marker-icon", len(composting.selection))
+        top = message("top_n", "ru").format(n=len(composting.selection))
+        toggle_twice(page, overlay_index(page, f"{title}: {top}"), "img.leaflet-marker-icon", len(composting.selection))
         toggle_twice(page, overlay_index(page, title, suitability), "img.leaflet-image-layer", 1)
         allocation = recipes["planner"]["choropleths"][0]["allocation"]
         toggle_twice(page, overlay_index(page, load_allocation_specs()[allocation]["title"]["ru"]), "path.leaflet-interactive", districts)
