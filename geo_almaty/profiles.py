@@ -62,6 +62,12 @@ def load_profile(name: str | Path, catalog: Catalog | None = None, allocations: 
         known = ", ".join(list_profiles())
         raise ProfileError("no such facility profile", file=path, expected=f"one of {known} or a profile YAML file")
     document = load_validated_yaml(path, "profile", ProfileError)
+    return profile_from_document(document, path, catalog, allocations, force_ahp=force_ahp)
+
+
+def profile_from_document(document: dict, path: Path, catalog: Catalog | None = None, allocations: set[str] | None = None,
+                          *, force_ahp: bool = False) -> FacilityProfile:
+    """A validated profile from its (schema-valid) YAML document, e.g. one a scenario changed in memory."""
     profile = FacilityProfile(
         id=document["id"], path=path, title=document["title"], summary=document["summary"], report_lines=document["report_lines"],
         exclusions=tuple(document.get("exclusions", [])), criteria=tuple(document["criteria"]), weights=document["weights"],
