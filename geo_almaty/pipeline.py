@@ -208,8 +208,12 @@ class RunOutputs:
 
 def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str, *, cell_size: float = settings.DEFAULT_CELL_SIZE_M,
                  robust_samples: int | None = None, progress: bool = False, overwrite: bool = False,
-                 memory_budget: int | str | None = None) -> RunOutputs:
+                 memory_budget: int | str | None = None, scenario: Scenario | None = None) -> RunOutputs:
     """The main job: flows, layers, all three facility types, maps, Sankeys, results and an index page.
+
+    ``scenario`` (:func:`geo_almaty.scenario.load_scenario`) changes weights, rules, capacities,
+    flows and the catalog in memory; the summary and index name it and list its overrides,
+    and ``scenario.yaml`` beside them is a copy of the file.
 
     Each facility type also gets a robustness analysis with ``robust_samples``
     samples (default :data:`geo_almaty.robust.DEFAULT_RUN_SAMPLES`; 0 skips it):
@@ -226,7 +230,7 @@ def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str
     out_dir = Path(out_dir)
     with staged_output(out_dir, overwrite=overwrite, command="geo-almaty run") as stage:
         outputs = _write_main_job(catalog_path, stage, lang, cell_size=cell_size, robust_samples=robust_samples, progress=progress,
-                                  memory_budget=memory_budget)
+                                  memory_budget=memory_budget, scenario=scenario)
     def moved(path: Path) -> Path:
         return out_dir / path.relative_to(stage)
 
@@ -236,7 +240,7 @@ def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str
 
 
 def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *, cell_size: float, robust_samples: int | None,
-                    progress: bool, memory_budget: int | str | None) -> RunOutputs:
+                    progress: bool, memory_budget: int | str | None, scenario: Scenario | None = None) -> RunOutputs:
     from .atomic import write_text_atomic
     from .progress import progress_bar
     from .render.citizen import build_citizen_map
@@ -253,7 +257,8 @@ def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *
     specs = load_allocation_specs()
     recipes = {name: load_recipe(name, catalog, set(specs)) for name in ("planner", "citizen")}
     facilities = list(dict.fromkeys(item["facility"] for r in recipes.values() for item in r["facilities"]))
-    inputs = load_inputs(catalog_path, cell_size, profiles=facilities, progress=progress, memory_budget=memory_budget)
+    inputs = load_inputs(catalog_path, cell_size, profiles=facilities, progress=progress, memory_budget=memory_budget, scenario=scenario)
+    lead_md, lead_html = scenario_lead(scenario, lang)
     for facility in facilities:  # refuse a profile without data before scoring any
         check_profile_data(load_profile(facility, catalog, set(specs)), inputs.study)
     diagrams = load_sankey_diagrams(inputs.flows, inputs.labels)
@@ -278,8 +283,10 @@ def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *
     limit = recipes["citizen"].get("max_bytes")
     if limit and maps[1].stat().st_size > limit:
         log.warning("citizen map is %.2f MB, above the recipe's limit of %.2f MB", maps[1].stat().st_size / 1e6, limit / 1e6)
-    summary = write_text_atomic(out_dir / "summary.md", summary_markdown(outcomes, inputs, lang))
-    summary_page = write_text_atomic(out_dir / "summary.html", summary_html(outcomes, inputs, lang, index_href="index.html"))
+    summary = write_text_atomic(out_dir / "summary.md", summary_markdown(outcomes, inputs, lang, lead=lead_md))
+    summary_page = write_text_atomic(out_dir / "summary.html", summary_html(outcomes, inputs, lang, index_href="index.html", lead=lead_html))
+    if scenario is not None:
+        results.append(write_text_atomic(out_dir / "scenario.yaml", scenario.path.read_text(encoding="utf-8")))
 
     def named(message_id: str) -> dict[str, str]:
         return {lang_: message(message_id, lang_) for lang_ in settings.LANGUAGES}
@@ -291,5 +298,14 @@ def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *
         "results": [({lang_: p.name for lang_ in settings.LANGUAGES}, relative(p, out_dir)) for p in results + [summary]],
     }
     sections = [robust_section_html(robust, inputs.study, robust_links)] if robust else []
-    index = write_text_atomic(out_dir / "index.html", index_html(outcomes, inputs, links, lang, extra_sections=sections))
+    index = write_text_atomic(out_dir / "index.html", index_html(outcomes, inputs, links, lang, extra_sections=sections, lead=lead_html))
     return RunOutputs(index, maps, sankeys, results, summary, outcomes, robust, summary_page, inputs)
+
+
+def scenario_lead(scenario: Scenario | None, lang: str) -> tuple[list[str], str]:
+    """The Markdown lines and HTML section that name ``scenario`` at the top of a run's summary and index (empty without one)."""
+    if scenario is None:
+        return [], ""
+    from .scenario.report import scenario_markdown, scenario_section_html
+
+    return scenario_markdown(scenario, lang), scenario_section_html(scenario)
