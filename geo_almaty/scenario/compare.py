@@ -84,14 +84,14 @@ def locate_outcomes(inputs, outcomes: dict) -> dict:
 
 def run_scenarios(scenarios: list[Scenario], catalog_path: str | Path | None = None, cell_size: float = settings.DEFAULT_CELL_SIZE_M, *,
                   facilities: list[str] | None = None, locate: bool = True, progress: bool = False,
-                  memory_budget: int | str | None = None) -> list[ScenarioRun]:
-    """Score ``facilities`` under each scenario. The study is prepared once; a scenario that replaces a
-    catalog layer gets its own."""
+                  memory_budget: int | str | None = None, base=None) -> list[ScenarioRun]:
+    """Score ``facilities`` under each scenario. The study is prepared once (or ``base``, baseline
+    :class:`geo_almaty.pipeline.Inputs` already prepared, is reused); a scenario that replaces a catalog
+    layer gets its own."""
     from ..pipeline import load_inputs, score_facility, with_scenario
     from ..progress import progress_bar
 
     facilities = compared_facilities(scenarios, facilities)
-    base = None
     runs = []
     for scenario in progress_bar(scenarios, desc="scenarios", unit="scenario", enabled=progress):
         if scenario.catalog:
