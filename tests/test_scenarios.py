@@ -21,6 +21,7 @@ from geo_almaty.allocate import load_allocation_specs
 from geo_almaty.errors import ScenarioError
 from geo_almaty.export import read_csv
 from geo_almaty.flows import load_flows
+from geo_almaty.i18n import text
 from geo_almaty.pipeline import load_inputs, score_facility, with_scenario
 from geo_almaty.profiles import load_profile
 from geo_almaty.render.legend import reused_colours
@@ -324,3 +325,25 @@ def test_run_with_a_scenario_names_it_in_summary_and_index(tmp_path):
     assert outputs.outcomes["composting_hub"].profile.top_n == 3
     assert yaml.safe_load((tmp_path / "out" / "scenario.yaml").read_text(encoding="utf-8"))["id"] == scenario.id
     assert load_allocation_specs() == load_allocation_specs()  # unchanged definitions
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("viewport", ("desktop", "phone"))
+def test_compare_map_works_offline_in_a_browser(compared, browser, viewport):
+    from .browser import open_offline
+
+    keys = [f"{r.scenario.id}:{f}" for r in compared.runs for f in r.outcomes]
+    expected = sum(len(o.selection) for r in compared.runs for o in r.outcomes.values())
+    with open_offline(browser, compared.map, viewport=viewport) as page:
+        page.screenshot(f"compare_map_{viewport}.png")
+        markers = page.count("img.leaflet-marker-icon")
+        problems = {k: page.js("f => gaTest.pinProblems(f)", k) for k in keys}
+        page.page.wait_for_function("() => document.getElementById('ga-sheet').getAttribute('data-legend-synced')")
+        page.js("() => GA.syncLegend()")
+        shown = page.js("() => Array.from(document.querySelectorAll('[data-legend-key^=\"sites:\"]')).filter(e => !e.hidden).length")
+        page.set_language("kk")
+        title = page.js("() => document.title")
+        page.assert_clean()
+    assert markers == expected and shown == len(keys)
+    assert not any(problems.values()), problems
+    assert title == text("compare_map", "kk")

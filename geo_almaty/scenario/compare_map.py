@@ -39,9 +39,12 @@ def build_compare_map(runs: list, lang: str, *, index_href: str | None = None, r
     add_basemaps(m, base_recipe)
     add_data_attribution(m, inputs)
     drawn = add_offline_base(m, base_recipe, inputs)
+    chosen = {(run.scenario.id, f): set(map(str, o.result.candidates.labels()[o.selection.candidate.to_numpy()]))
+              for run in runs for f, o in run.outcomes.items()}
+    also = {lang_: message("compare_also_chosen", lang_) for lang_ in settings.LANGUAGES}
     lists = []
     n = 0
-    for run in runs:
+    for s, run in enumerate(runs):
         scenario = run.scenario
         entries = []
         for facility, outcome in run.outcomes.items():
@@ -50,11 +53,14 @@ def build_compare_map(runs: list, lang: str, *, index_href: str | None = None, r
             n += 1
             key = overlay_key(scenario.id, facility)
             records = site_records(outcome, run.inputs, colour, base_recipe.get("reasons"), pin_class)
-            for record in records:
+            labels = outcome.result.candidates.labels()[outcome.selection.candidate.to_numpy()]
+            for record, label in zip(records, labels):
+                others = [r.scenario.title for r in runs if r is not run and str(label) in chosen[(r.scenario.id, facility)]]
+                shared = (f'<p class="ga-note">{tr(also)}: ' + "; ".join(tr(t) for t in others) + "</p>") if others else ""
                 record["titles"] = {lang_: f"{scenario.title[lang_]}: {record['titles'][lang_]}" for lang_ in settings.LANGUAGES}
                 record["tooltip"] = f"{tr(scenario.title)}: {record['tooltip']}"
-                record["popup"] = f'<p class="ga-secondary"><b style="color:{esc(colour)}">{tr(scenario.title)}</b></p>' + record["popup"]
-            m.shell.css += "\n" + pin_css(pin_class, colour)
+                record["popup"] = f'<p class="ga-secondary"><b style="color:{esc(colour)}">{tr(scenario.title)}</b></p>{shared}' + record["popup"]
+            m.shell.css += "\n" + pin_css(pin_class, colour) + pin_offset_css(pin_class, s, len(runs))
             group = folium.FeatureGroup()
             SiteMarkers(key, records).add_to(group)
             name = {lang_: f"{scenario.title[lang_]}: {outcome.profile.title[lang_]} ({len(records)})" for lang_ in settings.LANGUAGES}
@@ -72,3 +78,13 @@ def build_compare_map(runs: list, lang: str, *, index_href: str | None = None, r
     folium.LayerControl(collapsed=True, position="topright").add_to(m)
     return m
 
+
+#: Leaflet's default pin: its anchor's x (px) and the horizontal step between scenarios' pins at one site.
+PIN_ANCHOR_X, PIN_STEP_PX = 12, 9
+
+
+def pin_offset_css(css_class: str, index: int, count: int) -> str:
+    """Shift the ``index``-th of ``count`` scenarios' pins sideways, so pins of several scenarios at one site stay visible
+    side by side (the marker's position is unchanged; only the icon's anchor moves)."""
+    shift = round((index - (count - 1) / 2) * PIN_STEP_PX)
+    return f"\n.{css_class}{{margin-left:{-PIN_ANCHOR_X + shift}px !important}}" if count > 1 and shift else ""
