@@ -26,8 +26,8 @@ from geo_almaty.pipeline import load_inputs, score_facility, with_scenario
 from geo_almaty.profiles import load_profile
 from geo_almaty.render.legend import reused_colours
 from geo_almaty.scenario import list_scenarios, load_scenario, merged_section, override_factor, scenario_rules
-from geo_almaty.scenario.compare import (LOCATED_COLUMNS, ScenarioRun, baseline_scenario, compare_scenarios, comparison_markdown,
-                                         comparison_table, sites_table)
+from geo_almaty.scenario.compare import (LOCATED_COLUMNS, ScenarioRun, compare_scenarios, comparison_markdown,
+                                         comparison_table)
 from geo_almaty.scenario.compare_map import build_compare_map
 from geo_almaty.siting.sanitary import sanitary_zone_width
 

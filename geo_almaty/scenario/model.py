@@ -27,7 +27,7 @@ import pandas as pd
 
 from .. import settings
 from ..catalog import Catalog, with_layer_sources
-from ..config import load_validated_yaml, validate
+from ..config import load_validated_yaml, named_yaml, validate, yaml_names
 from ..errors import InputError, ProfileError, ScenarioError
 from ..flows import evaluate, flow_row
 from ..profiles import FacilityProfile, list_profiles, profile_from_document, profile_path
@@ -66,15 +66,12 @@ class Scenario:
 
 def scenario_path(name: str | Path) -> Path:
     """The YAML of a scenario given by name (``growth_2030``) or path."""
-    candidate = Path(name)
-    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
-        return candidate
-    return settings.scenarios_dir() / f"{name}.yaml"
+    return named_yaml(name, settings.scenarios_dir())
 
 
 def list_scenarios() -> list[str]:
     """Names of the shipped scenarios."""
-    return sorted(p.stem for p in settings.scenarios_dir().glob("*.yaml"))
+    return yaml_names(settings.scenarios_dir())
 
 
 def load_scenario(name: str | Path, *, flows: pd.DataFrame | None = None, allocation_specs: dict[str, dict] | None = None,
