@@ -99,9 +99,9 @@ def load_scenario(name: str | Path, *, flows: pd.DataFrame | None = None, alloca
     catalog = load_catalog() if catalog is None else catalog
     for facility in scenario.facilities:
         _profile_document(scenario, facility, "facilities")
-    scenario_catalog(scenario, catalog)
+    catalog = scenario_catalog(scenario, catalog)
     for facility in scenario.profiles:
-        scenario_profile(scenario, facility, scenario_catalog(scenario, catalog), set(specs))
+        scenario_profile(scenario, facility, catalog, set(specs))
     scenario_rules(scenario)
     scenario_allocation_specs(scenario, specs, scenario_flows(scenario, flows))
     return scenario
@@ -146,6 +146,7 @@ def overridden_profile_document(scenario: Scenario, document: dict) -> dict:
             raise scenario.error(f"profile '{pid}' has no siting section", f"{key}/capacity_t_yr", "a profile with siting: (rules/*.yaml)")
         if "capacity_t_yr" in override:
             document["siting"]["planned_capacity_t_yr"] = override["capacity_t_yr"]
+            document["siting"]["capacity_rationale"] = f"scenario {scenario.id}: {override['reason']}"
         if "jurisdiction" in override:
             document["siting"]["jurisdiction"] = override["jurisdiction"]
     if "selection" in override:
