@@ -187,13 +187,12 @@ def _metric_label(column: str, runs: list[ScenarioRun], lang: str) -> str:
     """A row label of the side-by-side table in ``lang``."""
     for prefix, message_id in (("reach_", "compare_reach"), ("total_", "compare_total")):
         if column.startswith(prefix):
-            allocation_id = column[len(prefix):].rsplit("_", 3)[0]
             for run in runs:
                 for key, allocation in run.inputs.allocations.items():
                     if column == f"{prefix}{key}_{_unit_suffix(allocation.unit)}":
                         unit = message("unit_ha", lang) if allocation.unit == "ha" else message("t_per_year", lang)
                         return f"{message(message_id, lang)}: {allocation.title[lang]} ({unit})"
-            return f"{message(message_id, lang)}: {allocation_id}"
+            return f"{message(message_id, lang)}: {column[len(prefix):]}"
     return message(f"compare_{column}", lang)
 
 
