@@ -35,6 +35,8 @@ _API = {
     "write_robust_outputs": "robust", "frequency_layer": "robust",
     "load_siting_rules": "siting", "sanitary_zone_width": "siting", "check_sites": "siting", "why_not_here": "siting",
     "why_not_here_lonlat": "siting", "candidate_jurisdiction": "siting",
+    "load_scenario": "scenario", "with_scenario": "pipeline", "run_scenarios": "scenario.compare", "compare_scenarios": "scenario.compare",
+    "comparison_table": "scenario.compare",
 }
 
 

@@ -184,10 +184,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("almaty_out"), help="output folder (default %(default)s)")
     run.add_argument("--cell-size", type=positive_float, default=settings.DEFAULT_CELL_SIZE_M, help="candidate cell size in m (default %(default)s)")
     run.add_argument("--robust-samples", type=non_negative_int, default=None, help="Monte Carlo samples per facility type (default 200; 0 skips)")
+    run.add_argument("--scenario", metavar="FILE", help="a scenario (scenarios/*.yaml, or its name): overrides applied in memory; outputs name it")
     _add_lang(run)
     _add_overwrite(run)
     _add_memory(run)
     run.set_defaults(func=cmd_run)
+
+    compare = sub.add_parser("compare", help="run two or more scenarios and write a side-by-side table and one map of every scenario's sites")
+    compare.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files or names (scenarios/*.yaml); 'baseline' for no overrides")
+    compare.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
+    compare.add_argument("--facility", action="append", metavar="PROFILE",
+                         help="compare this facility type; repeatable (default: those the scenarios name, else all)")
+    compare.add_argument("--cell-size", type=positive_float, default=settings.DEFAULT_CELL_SIZE_M, help="candidate cell size in m (default %(default)s)")
+    _add_lang(compare)
+    compare.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_overwrite(compare)
+    _add_memory(compare)
+    compare.set_defaults(func=cmd_compare)
 
     map_cmd = sub.add_parser("map", help="make a map from a recipe (maps/*.yaml) without writing code")
     map_cmd.add_argument("--recipe", required=True, help="planner, citizen, or the path of a recipe YAML")
@@ -208,8 +221,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .render.index import short_summary
 
     started = time.perf_counter()
+    scenario = None
+    if args.scenario:
+        from .catalog import load_catalog
+        from .scenario import load_scenario
+
+        scenario = load_scenario(args.scenario, catalog=load_catalog(args.catalog))
+        print(f"scenario {scenario.id}: {scenario.title[args.lang]}")
     outputs = run_main_job(args.catalog, args.out, args.lang, cell_size=args.cell_size, robust_samples=args.robust_samples, progress=True,
-                           overwrite=args.overwrite, memory_budget=args.memory_budget)
+                           overwrite=args.overwrite, memory_budget=args.memory_budget, scenario=scenario)
     written = [outputs.index, *outputs.maps, *outputs.sankeys, outputs.summary_page, outputs.summary, *outputs.results]
     print(f"wrote {len(written)} files ({sum(p.stat().st_size for p in written) / 1e6:.1f} MB) into {args.out} "
           f"in {time.perf_counter() - started:.1f} s")
@@ -218,6 +238,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         if outcome.result.notes:  # the candidates' connectors; every criterion's note is in the results' criteria table
             print(f"{outcome.profile.id}: road: {outcome.result.notes[0]}")
     print("\n".join(short_summary(outputs.outcomes, outputs.inputs, args.lang, outputs.index)))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .scenario.compare import compare_scenarios
+
+    outputs = compare_scenarios(args.scenarios, args.out, args.lang, catalog_path=args.catalog, cell_size=args.cell_size, facilities=args.facility,
+                                progress=True, overwrite=args.overwrite, memory_budget=args.memory_budget)
+    table = outputs.comparison
+    rows = [(r.scenario_id, r.facility, f"{r.sites}/{r.sites_asked}", f"{r.best_score:.3f}") for r in table.itertuples()]
+    _print_table(("scenario", "facility", "sites/asked", "best score"), rows)
+    print(f"wrote {outputs.table}, {outputs.sites}, {outputs.markdown}, {outputs.map} and {outputs.page}")
     return 0
 
 

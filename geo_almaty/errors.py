@@ -106,6 +106,12 @@ class DataUnavailableError(ProfileError):
     """A criterion needs a layer or raster the catalog has no data for (optional criteria are then skipped)."""
 
 
+class ScenarioError(InputError):
+    """A scenario (``scenarios/*.yaml``) is invalid: unknown profile, criterion, flow row, allocation, rule or layer."""
+
+    kind = "scenario"
+
+
 class RecipeError(InputError):
     """A map recipe is invalid."""
 

@@ -6,8 +6,9 @@ flows, profiles) happens before anything is written.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -24,6 +25,10 @@ from .profiles import FacilityProfile, load_profile
 from .score import ScoreResult, check_profile_data, score_candidates
 from .select import select_sites
 
+if TYPE_CHECKING:
+    from .scenario import Scenario
+    from .siting.rules import SitingRules
+
 log = logging.getLogger(__name__)
 
 
@@ -37,6 +42,10 @@ class Inputs:
     labels: pd.DataFrame
     allocation_specs: dict[str, dict]
     allocations: dict[str, Allocation]
+    #: The siting rules scoring applies; None: the project's ``rules/*.yaml``.
+    siting_rules: SitingRules | None = None
+    #: The scenario these inputs were changed by (:mod:`geo_almaty.scenario`); None: the baseline.
+    scenario: Scenario | None = None
 
 
 @dataclass
@@ -51,8 +60,11 @@ class FacilityOutcome:
 
 def load_inputs(catalog_path: str | Path | None = None, cell_size: float = settings.DEFAULT_CELL_SIZE_M, *,
                 profiles: list[str] | None = None, force_ahp: bool = False, progress: bool = False, shape: str = "square",
-                memory_budget: int | str | None = None) -> Inputs:
+                memory_budget: int | str | None = None, scenario: Scenario | None = None) -> Inputs:
     """Read flows and the catalog, validate ``profiles`` against them, then prepare layers and allocations.
+
+    ``scenario`` (:func:`geo_almaty.scenario.load_scenario`) changes the flows, allocations,
+    catalog and siting rules in memory before anything is prepared.
 
     Before any grid array is allocated, the memory of preparing the grid and
     scoring ``profiles`` with ``shape`` candidates is estimated and refused above
@@ -64,6 +76,12 @@ def load_inputs(catalog_path: str | Path | None = None, cell_size: float = setti
     flows = load_flows(labels=labels)
     catalog = load_catalog(catalog_path)
     specs = load_allocation_specs()
+    if scenario is not None:
+        from .scenario import scenario_allocation_specs, scenario_catalog, scenario_flows
+
+        catalog = scenario_catalog(scenario, catalog)
+        flows = scenario_flows(scenario, flows)
+        specs = scenario_allocation_specs(scenario, specs, flows)
     loaded = [load_profile(name, catalog, set(specs), force_ahp=force_ahp) for name in profiles or []]
 
     def check(grid, area, layers) -> None:
@@ -71,7 +89,41 @@ def load_inputs(catalog_path: str | Path | None = None, cell_size: float = setti
 
     study = prepare_study(catalog, cell_size, progress=progress, check_memory=check)
     allocations = allocate_flows(specs, flows, study.layers, study.grid, study.population_weights())
-    return Inputs(catalog, study, flows, labels, specs, allocations)
+    inputs = Inputs(catalog, study, flows, labels, specs, allocations)
+    return inputs if scenario is None else with_scenario(inputs, scenario, reallocate=False)
+
+
+def with_scenario(inputs: Inputs, scenario: Scenario | None, *, reallocate: bool = True) -> Inputs:
+    """``inputs`` changed by ``scenario`` without preparing the study again: flows, allocations, siting rules.
+
+    The baseline ``inputs`` are not modified (a new :class:`Inputs` is returned). A scenario
+    that replaces a catalog layer needs :func:`load_inputs` with ``scenario=`` instead.
+    """
+    from .scenario import scenario_allocation_specs, scenario_flows, scenario_rules
+
+    if scenario is None:
+        return inputs
+    if reallocate:
+        if inputs.scenario is not None:
+            raise scenario.error(f"inputs already changed by scenario '{inputs.scenario.id}'", "id",
+                                 "the baseline inputs (load_inputs without scenario)")
+        if scenario.catalog:
+            raise scenario.error("a catalog override on prepared inputs", "catalog", "load_inputs(..., scenario=...) to prepare its layers")
+    flows, specs, allocations = inputs.flows, inputs.allocation_specs, inputs.allocations
+    if reallocate and scenario.changes_data:
+        flows = scenario_flows(scenario, inputs.flows)
+        specs = scenario_allocation_specs(scenario, inputs.allocation_specs, flows)
+        allocations = allocate_flows(specs, flows, inputs.study.layers, inputs.study.grid, inputs.study.population_weights())
+    return replace(inputs, flows=flows, allocation_specs=specs, allocations=allocations, siting_rules=scenario_rules(scenario), scenario=scenario)
+
+
+def facility_profile(inputs: Inputs, facility: str | Path, *, force_ahp: bool = False) -> FacilityProfile:
+    """The profile ``facility`` as ``inputs`` score it: with the overrides of ``inputs.scenario`` (in memory) when there is one."""
+    if inputs.scenario is None:
+        return load_profile(facility, inputs.catalog, set(inputs.allocation_specs), force_ahp=force_ahp)
+    from .scenario import scenario_profile
+
+    return scenario_profile(inputs.scenario, facility, inputs.catalog, set(inputs.allocation_specs), force_ahp=force_ahp)
 
 
 def make_candidates(study: Study, shape: str = "square", candidates_layer: str | None = None, cell_size: float | None = None) -> Candidates:
@@ -91,14 +143,14 @@ def score_facility(inputs: Inputs, facility: str | Path, *, shape: str = "square
     ``capacity_t_yr`` replaces the profile's planned capacity (``siting.planned_capacity_t_yr``),
     and with it the sanitary zone (e.g. a location-allocation size band).
     """
-    profile = load_profile(facility, inputs.catalog, set(inputs.allocation_specs), force_ahp=force_ahp)
+    profile = facility_profile(inputs, facility, force_ahp=force_ahp)
     check_profile_data(profile, inputs.study)
     candidates = make_candidates(inputs.study, shape, candidates_layer)
     if not len(candidates):
         raise SelectionError(f"no candidate site: no {candidates.kind} cell centre lies in the study area", layer=candidates_layer or "study_area",
                              expected=f"a finer --cell-size than {inputs.study.grid.cell_size:g} m, or a larger study area")
     result = score_candidates(profile, inputs.study, candidates, inputs.allocations, force_ahp=force_ahp, progress=progress,
-                              capacity_t_yr=capacity_t_yr)
+                              capacity_t_yr=capacity_t_yr, siting_rules=inputs.siting_rules)
     selection = select_sites(result, inputs.study, top_n=top_n)
     return FacilityOutcome(profile, candidates, result, selection)
 
@@ -156,8 +208,12 @@ class RunOutputs:
 
 def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str, *, cell_size: float = settings.DEFAULT_CELL_SIZE_M,
                  robust_samples: int | None = None, progress: bool = False, overwrite: bool = False,
-                 memory_budget: int | str | None = None) -> RunOutputs:
+                 memory_budget: int | str | None = None, scenario: Scenario | None = None) -> RunOutputs:
     """The main job: flows, layers, all three facility types, maps, Sankeys, results and an index page.
+
+    ``scenario`` (:func:`geo_almaty.scenario.load_scenario`) changes weights, rules, capacities,
+    flows and the catalog in memory; the summary and index name it and list its overrides,
+    and ``scenario.yaml`` beside them is a copy of the file.
 
     Each facility type also gets a robustness analysis with ``robust_samples``
     samples (default :data:`geo_almaty.robust.DEFAULT_RUN_SAMPLES`; 0 skips it):
@@ -174,7 +230,7 @@ def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str
     out_dir = Path(out_dir)
     with staged_output(out_dir, overwrite=overwrite, command="geo-almaty run") as stage:
         outputs = _write_main_job(catalog_path, stage, lang, cell_size=cell_size, robust_samples=robust_samples, progress=progress,
-                                  memory_budget=memory_budget)
+                                  memory_budget=memory_budget, scenario=scenario)
     def moved(path: Path) -> Path:
         return out_dir / path.relative_to(stage)
 
@@ -184,7 +240,7 @@ def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str
 
 
 def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *, cell_size: float, robust_samples: int | None,
-                    progress: bool, memory_budget: int | str | None) -> RunOutputs:
+                    progress: bool, memory_budget: int | str | None, scenario: Scenario | None = None) -> RunOutputs:
     from .atomic import write_text_atomic
     from .progress import progress_bar
     from .render.citizen import build_citizen_map
@@ -201,7 +257,8 @@ def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *
     specs = load_allocation_specs()
     recipes = {name: load_recipe(name, catalog, set(specs)) for name in ("planner", "citizen")}
     facilities = list(dict.fromkeys(item["facility"] for r in recipes.values() for item in r["facilities"]))
-    inputs = load_inputs(catalog_path, cell_size, profiles=facilities, progress=progress, memory_budget=memory_budget)
+    inputs = load_inputs(catalog_path, cell_size, profiles=facilities, progress=progress, memory_budget=memory_budget, scenario=scenario)
+    lead_md, lead_html = scenario_lead(scenario, lang)
     for facility in facilities:  # refuse a profile without data before scoring any
         check_profile_data(load_profile(facility, catalog, set(specs)), inputs.study)
     diagrams = load_sankey_diagrams(inputs.flows, inputs.labels)
@@ -226,8 +283,10 @@ def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *
     limit = recipes["citizen"].get("max_bytes")
     if limit and maps[1].stat().st_size > limit:
         log.warning("citizen map is %.2f MB, above the recipe's limit of %.2f MB", maps[1].stat().st_size / 1e6, limit / 1e6)
-    summary = write_text_atomic(out_dir / "summary.md", summary_markdown(outcomes, inputs, lang))
-    summary_page = write_text_atomic(out_dir / "summary.html", summary_html(outcomes, inputs, lang, index_href="index.html"))
+    summary = write_text_atomic(out_dir / "summary.md", summary_markdown(outcomes, inputs, lang, lead=lead_md))
+    summary_page = write_text_atomic(out_dir / "summary.html", summary_html(outcomes, inputs, lang, index_href="index.html", lead=lead_html))
+    if scenario is not None:
+        results.append(write_text_atomic(out_dir / "scenario.yaml", scenario.path.read_text(encoding="utf-8")))
 
     def named(message_id: str) -> dict[str, str]:
         return {lang_: message(message_id, lang_) for lang_ in settings.LANGUAGES}
@@ -239,5 +298,14 @@ def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *
         "results": [({lang_: p.name for lang_ in settings.LANGUAGES}, relative(p, out_dir)) for p in results + [summary]],
     }
     sections = [robust_section_html(robust, inputs.study, robust_links)] if robust else []
-    index = write_text_atomic(out_dir / "index.html", index_html(outcomes, inputs, links, lang, extra_sections=sections))
+    index = write_text_atomic(out_dir / "index.html", index_html(outcomes, inputs, links, lang, extra_sections=sections, lead=lead_html))
     return RunOutputs(index, maps, sankeys, results, summary, outcomes, robust, summary_page, inputs)
+
+
+def scenario_lead(scenario: Scenario | None, lang: str) -> tuple[list[str], str]:
+    """The Markdown lines and HTML section that name ``scenario`` at the top of a run's summary and index (empty without one)."""
+    if scenario is None:
+        return [], ""
+    from .scenario.report import scenario_markdown, scenario_section_html
+
+    return scenario_markdown(scenario, lang), scenario_section_html(scenario)

@@ -18,6 +18,7 @@ from .errors import DataUnavailableError, ProfileError
 from .prepare import Study
 from .profiles import FacilityProfile, criterion_weights
 from .progress import progress_bar
+from .siting.rules import SitingRules
 from .siting.zones import RuleTable, SitingPlan, build_siting_plan, evaluate_rules
 from .value_functions import apply_value_function
 from .weights import AHPResult
@@ -80,14 +81,16 @@ def check_profile_data(profile: FacilityProfile, study: Study) -> None:
 
 
 def score_candidates(profile: FacilityProfile, study: Study, candidates: Candidates, allocations: dict[str, Allocation], *,
-                     force_ahp: bool = False, progress: bool = False, capacity_t_yr: float | None = None) -> ScoreResult:
+                     force_ahp: bool = False, progress: bool = False, capacity_t_yr: float | None = None,
+                     siting_rules: SitingRules | None = None) -> ScoreResult:
     """Exclude, measure, value, weigh and aggregate ``candidates`` for ``profile``.
 
     Exclusions are the profile's own and those of its ``siting:`` section (sanitary zone
     for the planned capacity, or ``capacity_t_yr`` when given; airports; water; jurisdiction),
-    every rule kept per candidate in ``rules``.
+    every rule kept per candidate in ``rules``. ``siting_rules`` replaces the project's siting rules
+    (``rules/*.yaml``), e.g. with a scenario's overrides.
     """
-    plan = build_siting_plan(profile, study, capacity_t_yr=capacity_t_yr)
+    plan = build_siting_plan(profile, study, siting_rules, capacity_t_yr=capacity_t_yr)
     rules = evaluate_rules(plan, study, candidates)
     excluded, exclusion = rules.excluded(), rules.first_exclusion()
     kept = ~excluded

@@ -110,6 +110,11 @@ def profiles_dir() -> Path:
     return project_root() / "profiles"
 
 
+def scenarios_dir() -> Path:
+    """Folder of the shipped scenarios (YAML): overrides of weights, rules, capacities, flows and the catalog."""
+    return project_root() / "scenarios"
+
+
 def schemas_dir() -> Path:
     """JSON schemas shipped inside the package."""
     return Path(__file__).resolve().parent / "schemas"

@@ -62,9 +62,12 @@ def md_text(value: object) -> str:
     return markdown_escape(value)
 
 
-def summary_markdown(outcomes: dict, inputs, lang: str) -> str:
-    """The top sites per facility type as Markdown lists (no HTML): rank, place, score, reach, reasons."""
-    lines = [f"# {md_text(PAGE_TITLE[lang])}", "", f"*{md_text(message('reach_overlaps', lang))}*", ""]
+def summary_markdown(outcomes: dict, inputs, lang: str, *, lead: list[str] | None = None) -> str:
+    """The top sites per facility type as Markdown lists (no HTML): rank, place, score, reach, reasons.
+
+    ``lead``: Markdown lines after the title (e.g. the scenario the run used).
+    """
+    lines = [f"# {md_text(PAGE_TITLE[lang])}", "", *(lead or []), f"*{md_text(message('reach_overlaps', lang))}*", ""]
     for outcome in outcomes.values():
         lines += [f"## {md_text(outcome.profile.title[lang])}", "", md_text(outcome.profile.summary[lang]), ""]
         for r in site_summary_rows(outcome, inputs, lang):
@@ -108,10 +111,12 @@ def page_html(title: dict[str, str], body: str, lang: str, *, index_href: str | 
 """
 
 
-def index_html(outcomes: dict, inputs, links: dict[str, list[tuple[dict, str]]], lang: str, *, extra_sections: list[str] | None = None) -> str:
+def index_html(outcomes: dict, inputs, links: dict[str, list[tuple[dict, str]]], lang: str, *, extra_sections: list[str] | None = None,
+               lead: str = "") -> str:
     """The index page linking every output, with the top three sites per facility type.
 
-    ``extra_sections`` are ready HTML blocks (e.g. the robustness section) placed after the top sites.
+    ``extra_sections`` are ready HTML blocks (e.g. the robustness section) placed after the top sites;
+    ``lead`` an HTML block placed first (e.g. the scenario the run used).
     """
     def link_list(items: list[tuple[dict, str]]) -> str:
         def keep(href: str) -> str:  # pages carry the language on; data files are downloaded as they are
@@ -128,13 +133,14 @@ def index_html(outcomes: dict, inputs, links: dict[str, list[tuple[dict, str]]],
     blocks += extra_sections or []
     if inputs.catalog.disclaimer:
         blocks.insert(0, f'<p class="ga-badge">{tr(inputs.catalog.disclaimer)}</p>')
-    return page_html(PAGE_TITLE, "".join(blocks), lang)
+    return page_html(PAGE_TITLE, lead + "".join(blocks), lang)
 
 
-def summary_html(outcomes: dict, inputs, lang: str, *, index_href: str | None = None) -> str:
-    """Every chosen site per facility type with reasons, coordinates and candidate ids (the HTML twin of summary.md)."""
+def summary_html(outcomes: dict, inputs, lang: str, *, index_href: str | None = None, lead: str = "") -> str:
+    """Every chosen site per facility type with reasons, coordinates and candidate ids (the HTML twin of summary.md);
+    ``lead`` an HTML block placed first."""
     title = {lang_: message("summary_page", lang_) for lang_ in settings.LANGUAGES}
-    body = f'<p class="ga-note">{tr_message("reach_overlaps")}</p>' + "".join(sites_table(o, inputs) for o in outcomes.values())
+    body = lead + f'<p class="ga-note">{tr_message("reach_overlaps")}</p>' + "".join(sites_table(o, inputs) for o in outcomes.values())
     if inputs.catalog.disclaimer:
         body = f'<p class="ga-badge">{tr(inputs.catalog.disclaimer)}</p>' + body
     return page_html(title, body, lang, index_href=index_href)
