@@ -118,5 +118,11 @@ class OSMError(InputError):
     kind = "osm"
 
 
+class LocateError(InputError):
+    """A location-allocation cannot be solved as asked: supply out of reach, capacity below supply, bad settings."""
+
+    kind = "locate"
+
+
 class OfflineAssetError(GeoAlmatyError):
     """A map refers to a web asset (script, stylesheet, image) that no installed package provides offline."""

@@ -1,0 +1,440 @@
+"""Incumbents: feasible solutions from the Lagrangian subproblem, improved by vertex substitution.
+
+Every candidate set of open options is evaluated exactly, capacities included, by
+the transportation LP (:func:`transport.assign`). Moves and their order are
+deterministic: options are tried by Lagrangian value, ties by suitability score,
+then by index.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import numpy as np
+
+from .lagrangian import Relaxed
+from .problem import Problem
+from .transport import Assignment, arcs_of, assign, nearest
+
+log = logging.getLogger(__name__)
+
+
+class Incumbents:
+    """Evaluates open sets (each once) and keeps the best feasible assignment.
+
+    A set is first assigned to its nearest sites, ignoring capacities: that cost is
+    a lower bound for the set, and exact when no capacity is exceeded. Only
+    otherwise does the transport LP run; and not at all when the bound already
+    exceeds ``above`` (a move that cannot beat the solution it starts from).
+    """
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.best: Assignment | None = None
+        self.closest: Assignment | None = None  #: while nothing is feasible: the open set leaving the least unserved
+        self.evaluations = 0
+        self.lps = 0
+        self.first_found: float | None = None
+        self._seen: set[bytes] = set()
+        self._started = time.perf_counter()
+
+    @property
+    def upper(self) -> float:
+        return self.best.objective if self.best is not None else math.inf
+
+    def evaluate(self, is_open: np.ndarray, *, above: float = math.inf) -> Assignment | None:
+        """The best assignment to ``is_open``, or None (seen before, or provably not below ``above``)."""
+        key = np.packbits(is_open).tobytes()
+        if key in self._seen:
+            return None
+        self._seen.add(key)
+        self.evaluations += 1
+        quick, exact = nearest(self.problem, is_open)
+        if quick.feasible and quick.objective >= above:
+            return None
+        if exact:
+            result = quick
+        else:
+            self.lps += 1
+            result = assign(self.problem, is_open)
+        if not result.feasible and (self.closest is None or result.shortfall < self.closest.shortfall - 1e-9):
+            self.closest = result
+        self.offer(result)
+        return result
+
+    def offer(self, result: Assignment) -> bool:
+        """Keep ``result`` when it is feasible and better than the best so far."""
+        self._seen.add(np.packbits(result.open).tobytes())
+        if result.feasible and (self.best is None or result.objective < self.upper - 1e-9 * max(1.0, abs(self.upper))):
+            self.best = result
+            if self.first_found is None:
+                self.first_found = time.perf_counter() - self._started
+            return True
+        return False
+
+
+def repair(problem: Problem, incumbents: Incumbents, *, deadline: float, candidates: int = 8) -> bool:
+    """Reach feasibility from the open set that leaves the least supply unserved.
+
+    Repeatedly takes the closed options that reach most unserved tonnes and tries
+    them in place of each open option (or in addition, where the number of sites
+    is free), keeping the move that leaves the least unserved. Returns True once
+    a feasible assignment exists.
+    """
+    while incumbents.best is None and incumbents.closest is not None and time.perf_counter() < deadline:
+        start = incumbents.closest
+        missing = start.unserved * problem.weight
+        reach = np.bincount(problem.arc_option, weights=missing[problem.arc_demand], minlength=problem.n_options)
+        reach[start.open] = -1.0
+        used = set(problem.group[start.open].tolist())
+        order = np.lexsort((np.arange(problem.n_options), -problem.score, -reach))
+        tried = [int(t) for t in order if reach[t] > 0 and problem.group[t] not in used and not problem.fixed[t]][:candidates]
+        before = start.shortfall
+        open_free = np.flatnonzero(start.open & ~problem.fixed)
+        add = problem.cardinality is None or (problem.cardinality == "le" and len(open_free) < problem.k)
+        for t in tried:
+            moves = []
+            if add:
+                move = start.open.copy()
+                move[t] = True
+                moves.append(move)
+            for s in open_free:
+                move = start.open.copy()
+                move[s] = False
+                move[t] = True
+                moves.append(move)
+            for move in moves:
+                if time.perf_counter() > deadline:
+                    break
+                incumbents.evaluate(move)
+            if incumbents.best is not None or (incumbents.closest is not None and incumbents.closest.shortfall < before - 1e-9):
+                break
+        if incumbents.best is None and (incumbents.closest is None or incumbents.closest.shortfall >= before - 1e-9):
+            return False
+    return incumbents.best is not None
+
+
+def completed(problem: Problem, is_open: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """``is_open`` with options added (best Lagrangian value first) until capacity covers the supply.
+
+    Only where the number of sites is free or bounded above with room left.
+    """
+    is_open = is_open.copy()
+    if not problem.must_serve:
+        return is_open
+    need = float(problem.weight.sum())
+    have = float(problem.capacity[is_open].sum())
+    if have >= need:
+        return is_open
+    limit = problem.k if problem.cardinality in ("eq", "le") else problem.n_options
+    used = set(problem.group[is_open].tolist())
+    for j in _by_value(problem, value):
+        if have >= need or int((is_open & ~problem.fixed).sum()) >= limit:
+            break
+        if is_open[j] or problem.group[j] in used:
+            continue
+        is_open[j] = True
+        used.add(int(problem.group[j]))
+        have += float(problem.capacity[j])
+    return is_open
+
+
+def _by_value(problem: Problem, value: np.ndarray) -> np.ndarray:
+    """Non-fixed options by Lagrangian value, then suitability, then index."""
+    free = np.flatnonzero(~problem.fixed)
+    return free[np.lexsort((free, -problem.score[free], value[free]))]
+
+
+def greedy(problem: Problem, *, unserved_cost: float | None = None) -> np.ndarray:
+    """Capacitated greedy: open, one at a time, the option that saves most when filled to capacity.
+
+    Each demand point pays its current cost (``unserved_cost`` per tonne·unit while
+    unassigned); an option's saving is its knapsack over the points it would serve
+    more cheaply, best saving per tonne first, up to its capacity. The points it
+    takes are then assigned to it. Fixed options are opened first; stops at ``k``
+    new sites, or when nothing saves anything (free cardinality).
+    """
+    n, m = problem.n_demand, problem.n_options
+    if unserved_cost is None:
+        per_tonne = problem.arc_cost / problem.weight[problem.arc_demand]
+        top = float(per_tonne.max()) if problem.n_arcs else 0.0
+        opening = float((problem.opening_cost / problem.capacity).max()) if m else 0.0
+        unserved_cost = problem.penalty if not problem.must_serve else 10.0 * (top * max(1, problem.k or 1) + opening) + 1e-9
+    current = unserved_cost * problem.weight
+    residual = problem.capacity.copy()
+    is_open = np.zeros(m, dtype=bool)
+    used_groups = np.zeros(int(problem.group.max()) + 1 if m else 0, dtype=bool)
+    order = list(np.flatnonzero(problem.fixed)) + [None] * (problem.k if problem.cardinality in ("eq", "le") else m)
+    for forced in order:
+        if forced is None:
+            allowed = ~is_open & ~problem.fixed & ~used_groups[problem.group]
+            value = _approximate_savings(problem, current, residual) + problem.opening_cost
+            value[~allowed] = np.inf
+            if not np.isfinite(value).any():
+                break
+            j = int(np.lexsort((np.arange(m), -problem.score, value))[0])
+            if problem.cardinality != "eq" and value[j] >= 0:
+                break
+        else:
+            j = int(forced)
+        arcs = np.arange(problem.arc_start[j], problem.arc_start[j + 1])
+        gain = problem.arc_cost[arcs] - current[problem.arc_demand[arcs]]
+        arcs, gain = arcs[gain < 0], gain[gain < 0]
+        w = problem.weight[problem.arc_demand[arcs]]
+        order_j = np.lexsort((arcs, gain / w))
+        arcs, w = arcs[order_j], w[order_j]
+        taken = arcs[np.cumsum(w) <= residual[j] + 1e-9]
+        current[problem.arc_demand[taken]] = problem.arc_cost[taken]
+        residual[j] -= float(problem.weight[problem.arc_demand[taken]].sum())
+        is_open[j] = True
+        used_groups[problem.group[j]] = True
+    return is_open
+
+
+def locate_allocate(problem: Problem, incumbents: Incumbents, start: Assignment | None = None, *, deadline: float,
+                    max_rounds: int = 30) -> int:
+    """Cooper's alternating heuristic with capacities: move every site to the best spot for its customers, reassign.
+
+    From ``start`` (default: the best incumbent), for each open non-fixed option
+    the candidate of the same size band that reaches all of its current customers
+    with the fewest tonne·km takes its place (one sparse matrix product for all
+    sites at once); the transport LP then reassigns. Repeats while the objective
+    improves. Returns the number of improving rounds.
+    """
+    from scipy import sparse
+
+    n, m = problem.n_demand, problem.n_options
+    current = start if start is not None else incumbents.best
+    if current is None or not current.feasible:
+        return 0
+    distance = sparse.csr_matrix((problem.arc_cost / problem.weight[problem.arc_demand], (problem.arc_demand, problem.arc_option)), shape=(n, m))
+    reach = sparse.csr_matrix((np.ones(problem.n_arcs), (problem.arc_demand, problem.arc_option)), shape=(n, m))
+    order = np.lexsort((np.arange(m), -problem.score))
+    improved = 0
+    for _ in range(max_rounds):
+        if time.perf_counter() > deadline:
+            break
+        sites = np.flatnonzero(current.open & ~problem.fixed)
+        if not len(sites):
+            break
+        row = np.full(m, -1, dtype=np.int64)
+        row[sites] = np.arange(len(sites))
+        demand = problem.arc_demand[current.arcs]
+        option = problem.arc_option[current.arcs]
+        flow = current.share * problem.weight[demand]
+        mine = row[option] >= 0
+        load = sparse.csr_matrix((flow[mine], (row[option[mine]], demand[mine])), shape=(len(sites), n))
+        cost = (load @ distance).toarray()
+        covered = (load @ reach).toarray()
+        total = np.asarray(load.sum(axis=1)).ravel()
+        feasible = covered >= total[:, None] * (1 - 1e-9) - 1e-9
+        same_band = (problem.capacity[None, :] == problem.capacity[sites][:, None]) & \
+            (problem.opening_cost[None, :] == problem.opening_cost[sites][:, None]) & ~problem.fixed[None, :]
+        cost = np.where(feasible & same_band, cost, np.inf)
+        move = current.open.copy()
+        taken = set(problem.group[current.open].tolist())
+        changed = False
+        for r in np.argsort(-total, kind="stable"):  # the busiest sites choose first
+            s = sites[r]
+            ranked = order[np.argsort(cost[r][order], kind="stable")]  # cheapest, then suitability, then index
+            for j in ranked:
+                if not cost[r, j] < cost[r, s] * (1 - 1e-9):
+                    break  # staying is at least as good
+                if problem.group[j] not in taken:
+                    move[s] = False
+                    move[j] = True
+                    taken.discard(int(problem.group[s]))
+                    taken.add(int(problem.group[j]))
+                    changed = True
+                    break
+        if not changed:
+            break
+        result = incumbents.evaluate(move)
+        if result is None or not result.feasible or result.objective >= current.objective * (1 - 1e-9):
+            break
+        current = result
+        improved += 1
+    return improved
+
+
+def _approximate_savings(problem: Problem, current: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Each option's saving if it took a capacity-sized, proportional slice of the points it serves more cheaply.
+
+    A sort-free stand-in for the knapsack (this is a heuristic: only the choice
+    of the next site depends on it).
+    """
+    cheaper = problem.arcs_cheaper_than(current)
+    option = problem.arc_option[cheaper]
+    demand = problem.arc_demand[cheaper]
+    saving = np.bincount(option, weights=problem.arc_cost[cheaper] - current[demand], minlength=problem.n_options)
+    tonnes = np.bincount(option, weights=problem.weight[demand], minlength=problem.n_options)
+    return saving * np.minimum(1.0, capacity / np.maximum(tonnes, 1e-12))
+
+
+def lagrangian_heuristic(problem: Problem, relaxed: Relaxed, incumbents: Incumbents) -> Assignment | None:
+    """Evaluate the subproblem's open set, completed to hold the supply (None if seen before)."""
+    return incumbents.evaluate(completed(problem, relaxed.open, relaxed.value), above=incumbents.upper)
+
+
+def ranked_moves(problem: Problem, current: Assignment, *, limit: int = 10) -> list[np.ndarray]:
+    """Open sets one move away from ``current``, best estimated change first (at most ``limit``, only estimated gains).
+
+    The estimate is Whitaker's fast interchange, ignoring capacities: every demand
+    point keeps its current cost ``c1`` unless a cheaper site opens, and falls back
+    to its second-cheapest open site ``c2`` when its main site closes. For a swap
+    (close s, open t) the change is ``A_t + L_s - E(s, t)``: ``A_t`` the gain of
+    opening t, ``L_s`` the loss of closing s, ``E`` the overlap counted twice. One
+    pass over the arcs ranks the whole neighbourhood; the transport LP then judges
+    the best few exactly, capacities included. Adds and drops are ranked alongside
+    where the number of sites may change.
+    """
+    n, m = problem.n_demand, problem.n_options
+    is_open = current.open
+    demand = problem.arc_demand[current.arcs]
+    option = problem.arc_option[current.arcs]
+    cost_now = np.bincount(demand, weights=current.share * problem.arc_cost[current.arcs], minlength=n)
+    fallback = problem.penalty * problem.weight if not problem.must_serve else np.full(n, 10.0 * float(problem.arc_cost.max(initial=1.0)) + 1.0)
+    c1 = cost_now + current.unserved * fallback
+    main = np.full(n, -1, dtype=np.int64)
+    order = np.lexsort((problem.arc_cost[current.arcs], -current.share))
+    first = np.unique(demand[order], return_index=True)[1]
+    main[demand[order][first]] = option[order][first]
+    open_arcs = arcs_of(problem, np.flatnonzero(is_open))
+    others = open_arcs[problem.arc_option[open_arcs] != main[problem.arc_demand[open_arcs]]]
+    c2 = fallback.copy()
+    np.minimum.at(c2, problem.arc_demand[others], problem.arc_cost[others])
+    c2 = np.maximum(c2, c1)
+    # A_t: gain of opening t (points it serves more cheaply than now).
+    cheaper = problem.arcs_cheaper_than(c1)
+    gain = np.bincount(problem.arc_option[cheaper], weights=problem.arc_cost[cheaper] - c1[problem.arc_demand[cheaper]], minlength=m)
+    # L_s: loss of closing s (its points fall back to their second site).
+    sites = np.flatnonzero(is_open & ~problem.fixed)
+    row = np.full(m, -1, dtype=np.int64)
+    row[sites] = np.arange(len(sites))
+    has_main = main >= 0
+    loss = np.bincount(row[main[has_main]].clip(0), weights=np.where(row[main[has_main]] >= 0, (c2 - c1)[has_main], 0.0),
+                       minlength=len(sites)) if len(sites) else np.zeros(0)
+    # E(s, t): points of s that t serves at a cost between c1 and c2 would not fall back all the way.
+    between = problem.arcs_cheaper_than(c2)
+    d = problem.arc_demand[between]
+    between = between[(problem.arc_cost[between] >= c1[d]) & (main[d] >= 0)]
+    d = problem.arc_demand[between]
+    r = row[main[d]]
+    keep = r >= 0
+    overlap = np.bincount(r[keep] * m + problem.arc_option[between][keep], weights=(c2[d] - problem.arc_cost[between])[keep],
+                          minlength=len(sites) * m).reshape(len(sites), m)
+    used = np.zeros(int(problem.group.max()) + 1, dtype=bool)
+    used[problem.group[is_open]] = True
+    can_open = ~is_open & ~problem.fixed
+    moves: list[tuple[float, float, int, int]] = []  # (change, -score, out, in)
+    if len(sites):
+        change = gain[None, :] + loss[:, None] - overlap + problem.opening_cost[None, :] - problem.opening_cost[sites][:, None]
+        same_place = problem.group[None, :] == problem.group[sites][:, None]
+        allowed = can_open[None, :] & (~used[problem.group][None, :] | same_place)
+        change = np.where(allowed, change, np.inf)
+        flat = np.argsort(change, axis=None, kind="stable")[: 4 * limit]
+        for f in flat:
+            s_row, t = divmod(int(f), m)
+            if change[s_row, t] < -1e-9:
+                moves.append((float(change[s_row, t]), -float(problem.score[t]), int(sites[s_row]), t))
+    n_free = len(sites)
+    if problem.cardinality is None or (problem.cardinality == "le" and n_free < problem.k):
+        add = np.where(can_open & ~used[problem.group], gain + problem.opening_cost, np.inf)
+        for t in np.argsort(add, kind="stable")[:limit]:
+            if add[t] < -1e-9:
+                moves.append((float(add[t]), -float(problem.score[t]), -1, int(t)))
+    if len(sites) and (problem.cardinality is None and n_free > problem.min_new_sites or problem.cardinality == "le"):
+        drop = loss - problem.opening_cost[sites]
+        for r_ in np.argsort(drop, kind="stable")[:limit]:
+            if drop[r_] < -1e-9:
+                moves.append((float(drop[r_]), 0.0, int(sites[r_]), -1))
+    moves.sort()
+    result = []
+    for _, _, out, into in moves[:limit]:
+        move = is_open.copy()
+        if out >= 0:
+            move[out] = False
+        if into >= 0:
+            move[into] = True
+        result.append(move)
+    return result
+
+
+def descend(problem: Problem, incumbents: Incumbents, start: Assignment | None = None, *, deadline: float, tries: int = 10,
+            max_moves: int = 200) -> Assignment | None:
+    """Vertex substitution from ``start`` (default: the best incumbent), moves ranked by :func:`ranked_moves`.
+
+    Takes the first of the ``tries`` best-ranked moves that improves the current
+    solution (moves that provably cannot are not even solved) until none does, or
+    at the deadline. Returns the local optimum reached.
+    """
+    current = start if start is not None else incumbents.best
+    if current is None or not current.feasible:
+        return current
+    for _ in range(max_moves):
+        if time.perf_counter() > deadline:
+            break
+        for move in ranked_moves(problem, current, limit=tries):
+            if time.perf_counter() > deadline:
+                break
+            result = incumbents.evaluate(move, above=current.objective)
+            if result is not None and result.feasible and result.objective < current.objective * (1 - 1e-12):
+                current = result
+                break
+        else:
+            break
+    return current
+
+
+def local_search(problem: Problem, incumbents: Incumbents, *, deadline: float, tries: int = 10) -> None:
+    """Alternate vertex substitution and locate-allocate from the best incumbent until neither improves it."""
+    while incumbents.best is not None and time.perf_counter() < deadline:
+        before = incumbents.upper
+        descend(problem, incumbents, deadline=deadline, tries=tries)
+        locate_allocate(problem, incumbents, deadline=deadline)
+        if incumbents.upper >= before:
+            break
+
+
+def shake(problem: Problem, incumbents: Incumbents, rng: np.random.Generator, *, deadline: float, rounds: int) -> int:
+    """Variable neighbourhood search: perturb the best solution by 1-3 random swaps, descend, keep what is better.
+
+    Sites to close are drawn uniformly; sites to open with probability growing
+    with the tonnes they could take over. ``rng`` is seeded by the caller, so the
+    sequence is reproducible. Returns the number of rounds that improved the best.
+    """
+    improved = 0
+    for r in range(rounds):
+        best = incumbents.best
+        if best is None or time.perf_counter() > deadline:
+            break
+        size = 1 + r % 3
+        sites = np.flatnonzero(best.open & ~problem.fixed)
+        if len(sites) < size:
+            break
+        demand = problem.arc_demand[best.arcs]
+        cost_now = np.bincount(demand, weights=best.share * problem.arc_cost[best.arcs], minlength=problem.n_demand)
+        cheaper = problem.arcs_cheaper_than(cost_now)
+        pull = np.bincount(problem.arc_option[cheaper], weights=problem.weight[problem.arc_demand[cheaper]], minlength=problem.n_options)
+        used = np.zeros(int(problem.group.max()) + 1, dtype=bool)
+        used[problem.group[best.open]] = True
+        pull[best.open | problem.fixed | used[problem.group]] = 0.0
+        if pull.sum() <= 0:
+            break
+        into = rng.choice(problem.n_options, size=min(size, int((pull > 0).sum())), replace=False, p=pull / pull.sum())
+        if len(np.unique(problem.group[into])) < len(into):
+            continue
+        out = rng.choice(sites, size=len(into), replace=False)
+        move = best.open.copy()
+        move[out] = False
+        move[into] = True
+        start = incumbents.evaluate(move)
+        if start is None or not start.feasible:
+            continue
+        before = incumbents.upper
+        descend(problem, incumbents, start, deadline=deadline)
+        locate_allocate(problem, incumbents, deadline=deadline, max_rounds=10)
+        if incumbents.upper < before:
+            improved += 1
+    return improved
