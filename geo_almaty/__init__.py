@@ -14,6 +14,7 @@ from .errors import (  # noqa: E402
     GeoAlmatyError,
     InputError,
     LayerError,
+    LocateError,
     OSMError,
     ProfileError,
     RasterError,
@@ -30,6 +31,8 @@ _API = {
     "square_candidates": "candidates", "hex_candidates": "candidates", "feature_candidates": "candidates",
     "load_profile": "profiles", "score_candidates": "score", "select_sites": "select",
     "load_inputs": "pipeline", "score_facility": "pipeline", "write_facility_outputs": "pipeline", "run_main_job": "pipeline",
+    "locate_facilities": "pipeline", "locate_facility": "locate.facility", "write_locate_outputs": "locate.outputs",
+    "locate_layers": "locate.outputs", "load_parameters": "parameters",
 }
 
 
@@ -49,6 +52,7 @@ __all__ = [
     "GeoAlmatyError",
     "InputError",
     "LayerError",
+    "LocateError",
     "OSMError",
     "ProfileError",
     "RasterError",

@@ -60,6 +60,22 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--out", type=Path, required=True, help="output folder")
     score.set_defaults(func=cmd_score)
 
+    locate = sub.add_parser("locate", help="how many sites of a facility type, where, how big and serving whom (location-allocation)")
+    locate.add_argument("--facility", required=True, help="composting_hub, material_bank, reuse_warehouse, or a profile YAML with a locate section")
+    locate.add_argument("--model", choices=("pmedian", "set_cover", "mclp", "fixed_charge"), help="the model (default: the profile's)")
+    locate.add_argument("--k", type=int, help="number of new sites (pmedian, mclp)")
+    locate.add_argument("--band", help="size band of new sites (default: the profile's)")
+    locate.add_argument("--max-haul", type=float, help="maximum haul in m (default: the profile's)")
+    locate.add_argument("--gap", type=float, help=f"stop at this proven relative gap (default {settings.DEFAULT_LOCATE_GAP})")
+    locate.add_argument("--time-limit", type=float, help=f"stop after this many seconds (default {settings.DEFAULT_LOCATE_TIME_LIMIT:g})")
+    locate.add_argument("--single-source", action="store_true", help="serve every demand point from one site (default: splittable)")
+    locate.add_argument("--candidate-pool", type=int, help="candidate sites offered to the model (default: the profile's)")
+    locate.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
+    locate.add_argument("--cell-size", type=float, default=settings.DEFAULT_CELL_SIZE_M, help="grid cell size in m (default %(default)s)")
+    _add_lang(locate)
+    locate.add_argument("--out", type=Path, required=True, help="output folder")
+    locate.set_defaults(func=cmd_locate)
+
     run = sub.add_parser("run", help="the main job: score all facility types and write maps, Sankeys, results and index.html")
     run.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
     run.add_argument("--out", type=Path, default=Path("almaty_out"), help="output folder (default %(default)s)")
@@ -88,6 +104,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     for path in [outputs.index, *outputs.maps, *outputs.sankeys, *outputs.results, outputs.summary]:
         print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     print(f"done in {time.perf_counter() - started:.1f} s; open {outputs.index}")
+    return 0
+
+
+def cmd_locate(args: argparse.Namespace) -> int:
+    from .atomic import write_text_atomic
+    from .locate import locate_facility, locate_markdown, site_table, write_locate_outputs
+    from .locate.report import summary_lines
+    from .pipeline import load_inputs
+
+    inputs = load_inputs(args.catalog, args.cell_size, profiles=[args.facility], progress=True)
+    outcome = locate_facility(inputs, args.facility, model=args.model, k=args.k, band=args.band, max_haul_m=args.max_haul, gap=args.gap,
+                              time_limit=args.time_limit, single_source=args.single_source, candidate_pool=args.candidate_pool, progress=True)
+    paths = write_locate_outputs(outcome, args.out, args.lang)
+    paths.append(write_text_atomic(args.out / f"{outcome.profile.id}_locate.md", locate_markdown({outcome.profile.id: outcome}, args.lang)))
+    head = summary_lines(outcome, args.lang)
+    print(f"{outcome.profile.title[args.lang]}: {head['answer']}")
+    for key in ("min_sites", "model", "gap", "distances", "demand"):
+        if key in head:
+            print(f"  {head[key]}")
+    for row in site_table(outcome, args.lang).itertuples():
+        print(f"  {row.site_id:<40} {row.size_band:<10} {row.assigned_t_yr:>10,.0f} t/yr  {row.utilisation:6.1%}  {row.district}")
+    for figure, value, unit in outcome.impact.rows():
+        print(f"  {figure:<28} {'—' if value is None else f'{value:,.1f}':>14} {unit}")
+    for path in paths:
+        print(f"wrote {path}")
     return 0
 
 

@@ -6,7 +6,7 @@ flows, profiles) happens before anything is written.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -97,6 +97,20 @@ def write_facility_outputs(outcome: FacilityOutcome, inputs: Inputs, out_dir: st
     ]
 
 
+def locate_facilities(inputs: Inputs, outcomes: dict[str, FacilityOutcome], *, gap: float = settings.RUN_LOCATE_GAP,
+                      time_limit: float = settings.RUN_LOCATE_TIME_LIMIT, progress: bool = False) -> dict:
+    """Location-allocation of every facility type whose profile has a ``locate`` section (see :mod:`geo_almaty.locate`)."""
+    from .locate import locate_facility
+
+    located = {}
+    for facility, outcome in outcomes.items():
+        if not outcome.profile.locate:
+            log.info("%s: no locate section in the profile, not located", facility)
+            continue
+        located[facility] = locate_facility(inputs, facility, outcome=outcome, gap=gap, time_limit=time_limit, progress=progress)
+    return located
+
+
 @dataclass
 class RunOutputs:
     """Everything ``geo-almaty run`` wrote, by kind."""
@@ -107,12 +121,14 @@ class RunOutputs:
     results: list[Path]
     summary: Path
     outcomes: dict[str, FacilityOutcome]
+    located: dict = field(default_factory=dict)  #: facility -> geo_almaty.locate.LocateOutcome
 
 
 def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str, *, cell_size: float = settings.DEFAULT_CELL_SIZE_M,
                  progress: bool = False) -> RunOutputs:
     """The main job: flows, layers, all three facility types, maps, Sankeys, results and an index page."""
     from .atomic import write_text_atomic
+    from .locate import write_locate_outputs
     from .progress import progress_bar
     from .render.citizen import build_citizen_map
     from .render.index import index_html, relative, summary_markdown
@@ -130,9 +146,13 @@ def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str
     diagrams = load_sankey_diagrams(inputs.flows, inputs.labels)
     outcomes = {f: score_facility(inputs, f, progress=progress) for f in progress_bar(facilities, desc="facilities", unit="type", enabled=progress)}
 
+    located = locate_facilities(inputs, outcomes, progress=progress)
+
     results: list[Path] = []
     for outcome in progress_bar(list(outcomes.values()), desc="results", unit="file set", enabled=progress):
         results += write_facility_outputs(outcome, inputs, out_dir / "results", lang)
+    for placed in located.values():
+        results += write_locate_outputs(placed, out_dir / "results", lang)
     results.append(write_csv(out_dir / "results" / "flows_by_district.csv", allocations_by_district(inputs.allocations, inputs.study, lang)))
     sankeys = write_sankey_diagrams(diagrams, inputs.labels, out_dir / "flows", lang)
     maps = [
@@ -142,12 +162,12 @@ def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str
     limit = recipes["citizen"].get("max_bytes")
     if limit and maps[1].stat().st_size > limit:
         log.warning("citizen map is %.2f MB, above the recipe's limit of %.2f MB", maps[1].stat().st_size / 1e6, limit / 1e6)
-    summary = write_text_atomic(out_dir / "summary.md", summary_markdown(outcomes, inputs, lang))
+    summary = write_text_atomic(out_dir / "summary.md", summary_markdown(outcomes, inputs, lang, located))
     links = {
         "maps": [({"ru": "Карта для планировщиков", "kk": "Жоспарлаушыларға арналған карта", "en": "Planner map"}, relative(maps[0], out_dir)),
                  ({"ru": "Карта для жителей", "kk": "Тұрғындарға арналған карта", "en": "Citizen map"}, relative(maps[1], out_dir))],
         "flows": [(diagrams[p.stem.removeprefix("sankey_")].title, relative(p, out_dir)) for p in sankeys],
         "results": [({lang_: p.name for lang_ in settings.LANGUAGES}, relative(p, out_dir)) for p in results + [summary]],
     }
-    index = write_text_atomic(out_dir / "index.html", index_html(outcomes, inputs, links, lang))
-    return RunOutputs(index, maps, sankeys, results, summary, outcomes)
+    index = write_text_atomic(out_dir / "index.html", index_html(outcomes, inputs, links, lang, located))
+    return RunOutputs(index, maps, sankeys, results, summary, outcomes, located)

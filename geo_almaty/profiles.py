@@ -33,6 +33,7 @@ class FacilityProfile:
     weights: dict
     aggregation: dict
     selection: dict
+    locate: dict | None = None  #: the ``locate:`` section (location-allocation), see geo_almaty.locate.spec
 
     @property
     def top_n(self) -> int:
@@ -63,7 +64,7 @@ def load_profile(name: str | Path, catalog: Catalog | None = None, allocations: 
     profile = FacilityProfile(
         id=document["id"], path=path, title=document["title"], summary=document["summary"], report_lines=document["report_lines"],
         exclusions=tuple(document.get("exclusions", [])), criteria=tuple(document["criteria"]), weights=document["weights"],
-        aggregation=document["aggregation"], selection=document.get("selection", {}),
+        aggregation=document["aggregation"], selection=document.get("selection", {}), locate=document.get("locate"),
     )
     _check_ids(profile)
     _check_criteria_fields(profile)

@@ -73,3 +73,27 @@ def schemas_dir() -> Path:
     """JSON schemas shipped inside the package."""
     return Path(__file__).resolve().parent / "schemas"
 
+
+# --- location-allocation (geo_almaty.locate) ---------------------------------------------------
+#: Road distance ÷ straight-line distance used when the catalog has no road network. A FALLBACK, flagged in
+#: every output that uses it: measured detour indexes are about 1.2-1.4 for national road networks (Ballou,
+#: Rahardja & Sakai 2002, "Selected country circuity factors for road travel distance estimation",
+#: Transportation Research A 36(9):843-848) and 1.417 on average for US hospital trips (Boscoe, Henry & Zdeb
+#: 2012, The Professional Geographer 64(2):188-196). Replaced by road costs once a road network is loaded.
+FALLBACK_CIRCUITY = 1.3
+#: Side (m) of the square blocks that pool supply cells into demand points (supply-weighted centroid).
+DEFAULT_DEMAND_BLOCK_M = 1000.0
+#: Candidate sites offered to the location model: at most this many, the best-scoring one per spacing block.
+DEFAULT_CANDIDATE_POOL = 3000
+DEFAULT_CANDIDATE_SPACING_M = 1000.0
+#: Proven relative gap and time limit (s) at which the solver stops.
+DEFAULT_LOCATE_GAP = 0.001
+DEFAULT_LOCATE_TIME_LIMIT = 120.0
+#: The main job (geo-almaty run) locates every facility type to this gap or time limit (s) each, to stay quick.
+RUN_LOCATE_GAP = 0.01
+RUN_LOCATE_TIME_LIMIT = 20.0
+#: Maximal coverage: an unserved tonne costs as much as hauling it this many times the maximum haul.
+DEFAULT_UNSERVED_PENALTY_FACTOR = 100.0
+#: Largest number of (demand point, candidate) pairs within the haul radius; above it the run is refused
+#: with the estimate (each pair takes about 80 bytes in the solver).
+MAX_LOCATE_ARCS = 12_000_000

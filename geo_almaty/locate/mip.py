@@ -20,6 +20,9 @@ from .transport import SERVED_TOLERANCE, Assignment, arcs_of, new_highs, slack_p
 
 log = logging.getLogger(__name__)
 
+#: Largest restricted MIP tried by the kernel search (arcs).
+MAX_KERNEL_ARCS = 80_000
+
 
 @dataclass
 class MipResult:
@@ -31,8 +34,13 @@ class MipResult:
 
 
 def reduced_mip(problem: Problem, keep: np.ndarray, fixed_open: np.ndarray, incumbent: Assignment, *, gap: float,
-                time_limit: float, single_source: bool = False) -> MipResult:
-    """Solve the problem restricted to the options in ``keep`` (``fixed_open`` forced open) with HiGHS."""
+                time_limit: float, single_source: bool = False, strong: bool = True) -> MipResult:
+    """Solve the problem restricted to the options in ``keep`` (``fixed_open`` forced open) with HiGHS.
+
+    ``strong``: one row ``x_ij <= y_j`` per arc (the tight formulation for haul costs);
+    otherwise one cover row per demand point (some open option reaches it), far
+    fewer rows, which suits counting sites when haul costs are zero.
+    """
     n = problem.n_demand
     options = np.flatnonzero(keep | fixed_open | problem.fixed)
     arcs = arcs_of(problem, options)
@@ -73,12 +81,17 @@ def reduced_mip(problem: Problem, keep: np.ndarray, fixed_open: np.ndarray, incu
     row_lo.append(np.full(n_opt, -highspy.kHighsInf))
     row_hi.append(np.zeros(n_opt))
     row += n_opt
-    # Strong linking: x_ij <= y_j.
-    add(row + np.arange(n_arc), x_col, np.ones(n_arc))
-    add(row + np.arange(n_arc), y_col[arc_pos], -np.ones(n_arc))
-    row_lo.append(np.full(n_arc, -highspy.kHighsInf))
-    row_hi.append(np.zeros(n_arc))
-    row += n_arc
+    if strong:  # x_ij <= y_j
+        add(row + np.arange(n_arc), x_col, np.ones(n_arc))
+        add(row + np.arange(n_arc), y_col[arc_pos], -np.ones(n_arc))
+        row_lo.append(np.full(n_arc, -highspy.kHighsInf))
+        row_hi.append(np.zeros(n_arc))
+        row += n_arc
+    elif problem.must_serve:  # every demand point has an open option within reach
+        add(row + demand, y_col[arc_pos], np.ones(n_arc))
+        row_lo.append(np.ones(n))
+        row_hi.append(np.full(n, highspy.kHighsInf))
+        row += n
     free = ~(problem.fixed[options])
     if problem.cardinality in ("eq", "le") and free.any():
         add(np.full(int(free.sum()), row), y_col[free], np.ones(int(free.sum())))
@@ -124,6 +137,7 @@ def reduced_mip(problem: Problem, keep: np.ndarray, fixed_open: np.ndarray, incu
             integrality[n_opt + n_arc:] = highspy.HighsVarType.kInteger
     lp.integrality_ = list(integrality)
     h = new_highs(time_limit=time_limit, mip_gap=gap)
+    h.setOptionValue("presolve", "on")  # unlike the small transport LPs, the MIP gains from presolve
     h.setOptionValue("objective_bound", float(incumbent.objective) * (1 + 1e-9) + 1e-9)
     h.passModel(lp)
     start = _warm_start(problem, incumbent, options, arcs, n_col, has_slack)
@@ -173,3 +187,28 @@ def _warm_start(problem: Problem, incumbent: Assignment, options: np.ndarray, ar
     if has_slack:
         start[len(options) + len(arcs):] = incumbent.unserved
     return start
+
+
+def kernel_options(problem: Problem, value: np.ndarray, incumbent: Assignment, size: int, max_arcs: int) -> np.ndarray:
+    """A small promising set of options: the incumbent's, then the best by Lagrangian value (ties: score, index),
+    at most ``size`` options and ``max_arcs`` arcs."""
+    keep = incumbent.open.copy() | problem.fixed
+    degree = np.diff(problem.arc_start)
+    free = np.flatnonzero(~problem.fixed & ~keep)
+    ranked = free[np.lexsort((free, -problem.score[free], value[free]))][: max(0, size - int(keep.sum()))]
+    room = max_arcs - int(degree[keep].sum())
+    fits = ranked[np.cumsum(degree[ranked]) <= room]
+    keep[fits] = True
+    return keep
+
+
+def kernel_search(problem: Problem, value: np.ndarray, incumbent: Assignment, *, size: int, time_limit: float) -> Assignment | None:
+    """A better solution among a kernel of options (HiGHS on the restricted MIP), or None. Not a bound: a heuristic."""
+    keep = kernel_options(problem, value, incumbent, size, MAX_KERNEL_ARCS)
+    if int((keep & ~incumbent.open).sum()) == 0:
+        return None
+    result = reduced_mip(problem, keep, np.zeros(problem.n_options, dtype=bool), incumbent, gap=1e-4, time_limit=time_limit,
+                         strong=problem.transport_weight > 0)
+    if result.assignment is not None and result.assignment.feasible and result.assignment.objective < incumbent.objective:
+        return result.assignment
+    return None

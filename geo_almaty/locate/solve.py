@@ -24,7 +24,7 @@ from ..errors import LocateError
 from ..progress import progress_counter
 from .heuristics import Incumbents, greedy, lagrangian_heuristic, local_search, repair, shake
 from .lagrangian import Subgradient, fixable_options, min_new_sites
-from .mip import reduced_mip
+from .mip import kernel_search, reduced_mip
 from .problem import Problem
 from .transport import Assignment, assign
 
@@ -39,11 +39,14 @@ HEURISTIC_EVERY = 10
 #: Subgradient steps in all (the ascent also ends when its step size has shrunk).
 MAX_STEPS = 1000
 #: Rounds of (subgradient steps, then VNS shakes); a round does STEPS_PER_ROUND and SHAKES_PER_ROUND.
-MAX_ROUNDS = 500
+MAX_ROUNDS = 2000
 STEPS_PER_ROUND = 50
 SHAKES_PER_ROUND = 3
 #: Rounds of shakes still tried once the bound has stopped improving.
-ROUNDS_AFTER_BOUND = 20
+ROUNDS_AFTER_BOUND = 300
+#: Kernel search: options in the restricted MIP, and its share of the time limit.
+KERNEL_SIZE = 80
+KERNEL_TIME_SHARE = 0.25
 #: Largest reduced MIP handed to HiGHS (arcs left after reduced-cost fixing).
 MAX_MIP_ARCS = 150_000
 #: Seed of the VNS shakes: runs are reproducible.
@@ -149,6 +152,7 @@ def solve(problem: Problem, *, gap: float = DEFAULT_GAP, time_limit: float = DEF
         subgradient.evaluate()
         record()
         after_bound = 0
+        kernel_tried = False
         for _ in range(MAX_ROUNDS):
             if done():
                 break
@@ -165,6 +169,13 @@ def solve(problem: Problem, *, gap: float = DEFAULT_GAP, time_limit: float = DEF
             record()
             if done():
                 break
+            if stalled and not kernel_tried and subgradient.best is not None and incumbents.best is not None:
+                kernel_tried = True  # once the bound has settled: a restricted MIP around the incumbent
+                found = kernel_search(problem, subgradient.best.value, incumbents.best, size=KERNEL_SIZE,
+                                      time_limit=max(0.05, min(KERNEL_TIME_SHARE * time_limit, deadline - time.perf_counter())))
+                if found is not None:
+                    incumbents.offer(found)
+                    local_search(problem, incumbents, deadline=deadline)
             shake(problem, incumbents, rng, deadline=deadline, rounds=SHAKES_PER_ROUND)
             record()
             bar.update(1)
@@ -177,7 +188,7 @@ def solve(problem: Problem, *, gap: float = DEFAULT_GAP, time_limit: float = DEF
             arcs = int(np.diff(problem.arc_start)[~never].sum())
             if arcs <= MAX_MIP_ARCS:
                 result = reduced_mip(problem, ~never, always, incumbents.best, gap=gap, single_source=False,
-                                     time_limit=max(deadline - time.perf_counter(), 0.05))
+                                     time_limit=max(deadline - time.perf_counter(), 0.05), strong=problem.transport_weight > 0)
                 if result.assignment is not None:
                     incumbents.offer(result.assignment)
                 mip_info = {"options": result.options, "arcs": result.arcs, "status": result.status, "dual_bound": result.dual_bound,

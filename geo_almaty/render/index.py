@@ -38,8 +38,8 @@ def site_summary_rows(outcome, inputs, lang: str, reasons: int = 3) -> list[dict
     return rows
 
 
-def summary_markdown(outcomes: dict, inputs, lang: str) -> str:
-    """A short Markdown summary: top sites per facility type with reasons and tonnage within reach."""
+def summary_markdown(outcomes: dict, inputs, lang: str, located: dict | None = None) -> str:
+    """A short Markdown summary: top sites per facility type with reasons and tonnage within reach, then the location-allocation."""
     lines = [f"# {PAGE_TITLE[lang]}", ""]
     for outcome in outcomes.values():
         lines += [f"## {outcome.profile.title[lang]}", "", outcome.profile.summary[lang], ""]
@@ -49,12 +49,16 @@ def summary_markdown(outcomes: dict, inputs, lang: str) -> str:
             cell = "<br>".join(x.replace("|", "/") for x in r["reasons"])
             lines.append(f"| {r['rank']} | {r['district']} | {r['score']:.3f} | {r['reach']} | {cell} |")
         lines.append("")
+    if located:
+        from ..locate import locate_markdown
+
+        lines.append(locate_markdown(located, lang))
     lines.append(inputs.catalog.disclaimer.get(lang, ""))
     return "\n".join(lines) + "\n"
 
 
-def index_html(outcomes: dict, inputs, links: dict[str, list[tuple[dict, str]]], lang: str) -> str:
-    """A self-contained trilingual index page linking every output, with the top sites."""
+def index_html(outcomes: dict, inputs, links: dict[str, list[tuple[dict, str]]], lang: str, located: dict | None = None) -> str:
+    """A self-contained trilingual index page linking every output, with the top sites and the location-allocation."""
     def link_list(items: list[tuple[dict, str]]) -> str:
         return "<ul>" + "".join(f'<li><a href="{esc(href)}">{tr(label)}</a></li>' for label, href in items) + "</ul>"
 
@@ -73,6 +77,10 @@ def index_html(outcomes: dict, inputs, links: dict[str, list[tuple[dict, str]]],
                 for r in site_summary_rows(outcome, inputs, language))
             per_lang[language] = f"<table><tr>{head}</tr>{body}</table>"
         blocks.append(f"<h3>{tr(outcome.profile.title)}</h3><p>{tr(outcome.profile.summary)}</p>{tr(per_lang, escape=False)}")
+    if located:
+        from ..locate import locate_html
+
+        blocks.append(locate_html(located))
     disclaimer = f'<p class="ga-note">{tr(inputs.catalog.disclaimer)}</p>' if inputs.catalog.disclaimer else ""
     return f"""<!DOCTYPE html>
 <html lang="{lang}" data-lang="{lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

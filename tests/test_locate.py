@@ -1,0 +1,267 @@
+"""Location-allocation on real inputs: supply conserved to the kilogram, costs, parameters, profiles, outputs, CLI."""
+from __future__ import annotations
+
+import csv
+import math
+import sys
+import types
+
+import numpy as np
+import pyogrio
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from geo_almaty import settings as ga_settings
+from geo_almaty.cli import main
+from geo_almaty.errors import FlowDataError, LocateError, ProfileError
+from geo_almaty.flows import flow_value, load_flows
+from geo_almaty.grid import AnalysisGrid
+from geo_almaty.locate import costs as costs_module
+from geo_almaty.locate.costs import straight_line_costs, travel_costs
+from geo_almaty.locate.facility import UNSERVED, allocate_cells, locate_facility
+from geo_almaty.locate.models import Band, Network, solve_model
+from geo_almaty.locate.outputs import district_site_table, flow_table, locate_layers, site_table
+from geo_almaty.locate.report import locate_html, locate_markdown
+from geo_almaty.locate.spec import locate_spec
+from geo_almaty.locate.supply import SupplyFlow, demand_points, eligible_surface
+from geo_almaty.parameters import load_parameters
+from geo_almaty.pipeline import load_inputs
+from geo_almaty.profiles import load_profile
+
+from .synthetic import tiny_world, write_profile
+
+TEXT = {"ru": "т", "kk": "т", "en": "t"}
+
+
+# --- supply: shares and demand points ------------------------------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 50_000), min_size=1, max_size=60), st.floats(0, 1))
+def test_eligible_share_is_exact_and_never_exceeds_a_cell(values, share):
+    surface = np.array(values, dtype=np.int64).reshape(1, -1)
+    eligible = eligible_surface(surface, share)
+    assert eligible.sum() == round(share * surface.sum())
+    assert (eligible <= surface).all() and (eligible >= 0).all()
+
+
+def _flow(name: str, surface: np.ndarray, impact: str = "none") -> SupplyFlow:
+    return SupplyFlow(name, {"ru": name, "kk": name, "en": name}, impact, "test", 1.0, None, int(surface.sum()), int(surface.sum()), (), surface)
+
+
+def test_demand_points_conserve_every_flow_and_bound_the_displacement():
+    rng = np.random.default_rng(1)
+    grid = AnalysisGrid(0.0, 10_000.0, 250.0, 40, 40)
+    flows = [_flow(f"f{i}", rng.integers(0, 3, grid.shape) * rng.integers(0, 10_000, grid.shape)) for i in range(2)]
+    points = demand_points(flows, grid, 1000.0)
+    for f, flow in enumerate(flows):
+        assert points.kg[:, f].sum() == flow.surface_kg.sum() == points.cell_kg[:, f].sum()
+    assert len(points) <= 100  # 10 × 10 blocks
+    assert points.displacement_max_m <= math.sqrt(2) * 1000.0
+    assert 0 < points.displacement_mean_m <= points.displacement_max_m
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 10_000), st.sampled_from(["pmedian", "mclp"]), st.integers(1, 3))
+def test_assigned_plus_unserved_equals_supply_for_every_flow_to_the_kilogram(seed, model, k):
+    rng = np.random.default_rng(seed)
+    grid = AnalysisGrid(0.0, 8_000.0, 250.0, 32, 32)
+    flows = [_flow(f"f{i}", (rng.random(grid.shape) < 0.3) * rng.integers(1, 20_000, grid.shape)) for i in range(rng.integers(1, 4))]
+    points = demand_points(flows, grid, 1000.0)
+    sites = rng.uniform(0, 8000, (6, 2)) + [0, 0]
+    cost = straight_line_costs(np.c_[points.x, points.y], sites, 6000.0, 1.3)
+    bands = [Band("b", float(points.tonnes.sum()) * 1.5 / k)]
+    network = Network(points.tonnes, rng.uniform(0, 1, 6), np.full(6, -1), cost.origin, cost.destination, cost.metres / 1000, bands, 6.0)
+    try:
+        result = solve_model(network, model, band=0, k=k, gap=0.05, time_limit=10)
+    except LocateError:
+        return  # an instance the haul or the capacity cannot serve: refused, as it should be
+    table, _, _ = allocate_cells(points, flows, result)
+    for f, flow in enumerate(flows):
+        mine = table[table.flow == flow.allocation]
+        assert int(mine.kg.sum()) == flow.eligible_kg  # assigned + unserved = supply
+        per_cell = mine.groupby("cell").kg.sum()
+        expected = dict(zip(points.cell, points.cell_kg[:, f]))
+        assert all(per_cell.get(c, 0) == v for c, v in expected.items())
+    if model == "pmedian":
+        assert (table.location != UNSERVED).all()
+
+
+# --- costs ------------------------------------------------------------------------------------------
+
+def test_straight_line_costs_match_brute_force_and_flag_the_fallback():
+    rng = np.random.default_rng(2)
+    a, b = rng.uniform(0, 20_000, (50, 2)), rng.uniform(0, 20_000, (30, 2))
+    result = straight_line_costs(a, b, 8000.0, 1.3)
+    full = np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1]) * 1.3
+    expected = set(zip(*np.nonzero(full <= 8000.0)))
+    assert set(zip(result.origin, result.destination)) == expected
+    assert np.allclose(result.metres, full[result.origin, result.destination])
+    assert result.is_fallback and "fallback" in result.describe()
+
+
+def test_too_many_pairs_are_refused_with_the_estimate(monkeypatch):
+    monkeypatch.setattr(ga_settings, "MAX_LOCATE_ARCS", 10)
+    with pytest.raises(LocateError, match=r"demand-site pairs within .* GB"):
+        straight_line_costs(np.zeros((5, 2)), np.zeros((5, 2)), 100.0, 1.3)
+
+
+def test_road_costs_plug_in_when_the_study_has_a_network(monkeypatch):
+    calls = {}
+
+    def od_costs(network, origins, destinations, *, cutoff, weight="length"):
+        calls.update(cutoff=cutoff, weight=weight)
+        return types.SimpleNamespace(origin=np.array([0]), destination=np.array([1]), cost=np.array([1234.0]), shape=(1, 2))
+
+    monkeypatch.setitem(sys.modules, "geo_almaty.network", types.SimpleNamespace(od_costs=od_costs))
+    with_roads = types.SimpleNamespace(network=object())
+    result = travel_costs(with_roads, np.zeros((1, 2)), np.zeros((2, 2)), 5000.0)
+    assert result.method == "road" and not result.is_fallback and result.metres.tolist() == [1234.0]
+    assert calls == {"cutoff": 5000.0, "weight": "length"}
+    without = travel_costs(types.SimpleNamespace(network=None), np.zeros((1, 2)), np.zeros((2, 2)), 5000.0)
+    assert without.is_fallback and without.circuity == ga_settings.FALLBACK_CIRCUITY
+
+
+def test_travel_costs_fall_back_when_the_network_package_is_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "geo_almaty.network", None)  # import fails
+    result = travel_costs(types.SimpleNamespace(network=object()), np.zeros((1, 2)), np.zeros((2, 2)), 5000.0)
+    assert result.is_fallback
+    assert costs_module.settings.FALLBACK_CIRCUITY == result.circuity
+
+
+# --- parameters and profiles -----------------------------------------------------------------------
+
+def test_parameters_are_sourced_and_derived_ones_are_computed_from_rows():
+    flows = load_flows()
+    params = load_parameters(flows)
+    assert all(p.source and p.year for p in params.values())
+    per_capita = params["bulky_waste_uk"].value * params["reusable_share_of_bulky_waste"].value / params["uk_population_2011"].value
+    assert params["reusable_goods_per_capita"].value == pytest.approx(per_capita)
+    household = flow_value(flows, "waste_msw_removed") - flow_value(flows, "waste_msw_industrial")
+    share = per_capita * flow_value(flows, "pop_almaty") / household
+    assert params["reusable_share_of_household_waste"].value == pytest.approx(share)
+    assert 0.005 < share < 0.05  # a small part of the household stream, not all of it
+    assert params["household_organic_capture_share"].status == "assumption"
+
+
+def test_a_parameter_cycle_is_one_line_error(tmp_path):
+    path = tmp_path / "parameters.yaml"
+    spec = {"description": "d", "unit": "fraction", "year": 2020, "status": "derived", "source": "s"}
+    path.write_text(yaml.safe_dump({"parameters": {"a": {**spec, "value": {"param": "b"}}, "b": {**spec, "value": {"param": "a"}}}}),
+                    encoding="utf-8")
+    with pytest.raises(FlowDataError, match="depends on itself"):
+        load_parameters(load_flows(), path)
+
+
+@pytest.mark.parametrize("facility", ["composting_hub", "material_bank", "reuse_warehouse"])
+def test_shipped_profiles_have_a_valid_locate_section(facility):
+    flows = load_flows()
+    spec = locate_spec(load_profile(facility), flows)
+    assert spec.band in [b.id for b in spec.bands] and all(b.capacity > 0 and b.source for b in spec.bands)
+    assert spec.max_haul_m > 0 and spec.max_haul_source
+
+
+def test_composting_pilot_band_comes_from_the_report_row():
+    spec = locate_spec(load_profile("composting_hub"), load_flows())
+    pilot = spec.bands[[b.id for b in spec.bands].index("pilot")]
+    assert pilot.capacity == flow_value(load_flows(), "agri_composting_capacity_kazecofood") == 500
+
+
+def test_locate_overrides_are_checked():
+    profile, flows = load_profile("material_bank"), load_flows()
+    with pytest.raises(ProfileError, match="unknown size band 'huge'"):
+        locate_spec(profile, flows, band="huge")
+    with pytest.raises(ProfileError, match="needs k"):
+        locate_spec(profile, flows, model="pmedian", k=0)
+    assert locate_spec(profile, flows, model="pmedian", k=2).k == 2
+
+
+# --- the tiny world: a whole location-allocation run ------------------------------------------------
+
+def locate_profile(folder, **locate):
+    section = {
+        "model": "pmedian", "k": 1, "band": "big",
+        "size_bands": [{"id": "big", "label": TEXT, "capacity_t_yr": 1_000_000, "source": "test"},
+                       {"id": "small", "label": TEXT, "capacity_t_yr": 1_000, "source": "test"}],
+        "max_haul_m": 10_000, "max_haul_source": "test", "min_score": 0.0, "candidate_spacing_m": 500, "demand_block_m": 1000,
+        "supply": [{"allocation": "food_industry_organic", "impact": "landfill_methane", "why": "test"},
+                   {"allocation": "household_organic", "share": "household_organic_capture_share", "impact": "landfill_methane", "why": "t"}],
+    }
+    section.update(locate)
+    path = write_profile(folder, "tiny_hub", [{"id": "road", "type": "distance", "layer": "roads",
+                                                "value": {"function": "linear", "low": 3000, "high": 0}, "weight": 1}])
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["locate"] = section
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny_locate")
+    return folder, load_inputs(tiny_world(folder))
+
+
+def test_tiny_world_location_adds_up(tiny):
+    folder, inputs = tiny
+    outcome = locate_facility(inputs, str(locate_profile(folder)), gap=1e-6, time_limit=30)
+    flows = flow_table(outcome, "en")
+    for row in flows.itertuples():
+        assert row.served_t_yr + row.unserved_t_yr == pytest.approx(row.eligible_t_yr, abs=1e-9)
+        assert row.eligible_t_yr + row.not_eligible_t_yr == pytest.approx(row.total_t_yr, abs=1e-9)
+    assert flows.set_index("flow").loc["household_organic", "share_status"] == "assumption"
+    sites = site_table(outcome, "en")
+    assert len(sites) == 1 and sites.assigned_t_yr.sum() == pytest.approx(flows.served_t_yr.sum())
+    districts = district_site_table(outcome, "en")
+    assert districts.t_yr.sum() == pytest.approx(flows.eligible_t_yr.sum())
+    layers = locate_layers(outcome, "en")
+    assert {k: v.crs.to_epsg() for k, v in layers.items()} == {"sites": 32643, "catchments": 32643, "links": 32643}
+    assert layers["links"].t_yr.sum() == pytest.approx(flows.served_t_yr.sum())
+    assert outcome.impact.ch4_avoided_t == pytest.approx(outcome.impact.served_t * 35_000 / 600_000)
+    assert outcome.impact.transport_co2e_t == pytest.approx(outcome.impact.tkm * 0.2332 / 1000)
+
+
+def test_tiny_world_capacity_below_supply_is_refused_with_the_shortfall(tiny):
+    folder, inputs = tiny
+    with pytest.raises(LocateError, match=r"below the supply of"):
+        locate_facility(inputs, str(locate_profile(folder)), band="small", gap=1e-3, time_limit=10)
+
+
+def test_tiny_world_maximal_coverage_leaves_the_rest_unserved(tiny):
+    folder, inputs = tiny
+    outcome = locate_facility(inputs, str(locate_profile(folder)), model="mclp", k=1, band="small", gap=1e-3, time_limit=10)
+    flows = flow_table(outcome, "en")
+    assert flows.served_t_yr.sum() == pytest.approx(1_000, abs=1e-6)  # one small site, full
+    assert flows.unserved_t_yr.sum() == pytest.approx(flows.eligible_t_yr.sum() - 1_000, abs=1e-6)
+    text = locate_markdown({"tiny_hub": outcome}, "ru")
+    assert "Не обслужено" in text and "|" in text
+    page = locate_html({"tiny_hub": outcome})
+    assert 'class="t t-kk"' in page and "<script" not in page
+
+
+# --- the embedded data and the CLI -------------------------------------------------------------------
+
+def test_cli_locate_writes_layers_csv_and_summary(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["locate", "--facility", "material_bank", "--time-limit", "20", "--gap", "0.02", "--lang", "en", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "new sites" in printed and "tonne_km" in printed
+    gpkg = out / "material_bank_locate.gpkg"
+    assert sorted(name for name, _ in pyogrio.list_layers(gpkg)) == ["catchments", "district_site", "flows", "impact", "links", "sites"]
+    sites = pyogrio.read_dataframe(gpkg, layer="sites")
+    flows = pyogrio.read_dataframe(gpkg, layer="flows")
+    assert sites.assigned_t_yr.sum() == pytest.approx(flows.served_t_yr.sum())
+    assert flows.served_t_yr.sum() + flows.unserved_t_yr.sum() == pytest.approx(79_000)  # the report's C&D tonnage, L2701
+    assert {"size_band", "capacity_t_yr", "utilisation", "district", "inside_city"} <= set(sites.columns)
+    rows = list(csv.DictReader((out / "material_bank_locate_sites.csv").open(encoding="utf-8")))
+    assert len(rows) == len(sites) and "fallback" in rows[0]["distances"]
+    assert "79" in (out / "material_bank_locate.md").read_text(encoding="utf-8")
+
+
+def test_cli_locate_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["locate", "--facility", "material_bank", "--band", "huge", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unknown size band 'huge'" in err
+    assert not out.exists()
