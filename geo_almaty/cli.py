@@ -22,6 +22,14 @@ def _add_lang(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lang", choices=settings.LANGUAGES, default=settings.DEFAULT_LANGUAGE, help="language of labels (default %(default)s)")
 
 
+def _add_inputs(parser: argparse.ArgumentParser) -> None:
+    """--catalog, --cell-size, --lang and a required --out folder."""
+    parser.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
+    parser.add_argument("--cell-size", type=float, default=settings.DEFAULT_CELL_SIZE_M, help="grid cell size in m (default %(default)s)")
+    _add_lang(parser)
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="geo-almaty", description="Circular-economy planning for Almaty: flows, layers, site suitability and offline maps.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -70,10 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     locate.add_argument("--time-limit", type=float, help=f"stop after this many seconds (default {settings.DEFAULT_LOCATE_TIME_LIMIT:g})")
     locate.add_argument("--single-source", action="store_true", help="serve every demand point from one site (default: splittable)")
     locate.add_argument("--candidate-pool", type=int, help="candidate sites offered to the model (default: the profile's)")
-    locate.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
-    locate.add_argument("--cell-size", type=float, default=settings.DEFAULT_CELL_SIZE_M, help="grid cell size in m (default %(default)s)")
-    _add_lang(locate)
-    locate.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_inputs(locate)
     locate.set_defaults(func=cmd_locate)
 
     run = sub.add_parser("run", help="the main job: score all facility types and write maps, Sankeys, results and index.html")

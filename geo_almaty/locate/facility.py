@@ -117,8 +117,6 @@ def locate_facility(inputs, facility: str, *, outcome=None, model: str | None = 
     replaced = replaced_haul(inputs.study, points, allocation)
     outcome_impact = impact({f: int(served[served.flow == f].kg.sum()) for f in [s.allocation for s in supply]},
                             {s.allocation: s.impact for s in supply}, tkm, replaced, load_coefficients(inputs.flows), parameters)
-    if costs.is_fallback:
-        outcome_impact.notes.insert(0, f"distances: {costs.describe()}")
     elapsed = time.perf_counter() - started
     log.info("%s located: %d sites, %.0f of %.0f t/yr served, %.0f t·km, gap %.3f %% (%s) in %.1f s", profile.id, len(site_location),
              outcome_impact.served_t, sum(f.eligible_kg for f in supply) / KG_PER_T, tkm, 100 * result.solution.gap,

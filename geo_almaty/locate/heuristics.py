@@ -277,78 +277,94 @@ def lagrangian_heuristic(problem: Problem, relaxed: Relaxed, incumbents: Incumbe
     return incumbents.evaluate(completed(problem, relaxed.open, relaxed.value), above=incumbents.upper)
 
 
-def ranked_moves(problem: Problem, current: Assignment, *, limit: int = 10) -> list[np.ndarray]:
-    """Open sets one move away from ``current``, best estimated change first (at most ``limit``, only estimated gains).
+def interchange(problem: Problem, is_open: np.ndarray, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Whitaker's fast interchange with site prices ``rho`` (objective per tonne; 0 for closed sites).
 
-    The estimate is Whitaker's fast interchange, ignoring capacities: every demand
-    point keeps its current cost ``c1`` unless a cheaper site opens, and falls back
-    to its second-cheapest open site ``c2`` when its main site closes. For a swap
-    (close s, open t) the change is ``A_t + L_s - E(s, t)``: ``A_t`` the gain of
-    opening t, ``L_s`` the loss of closing s, ``E`` the overlap counted twice. One
-    pass over the arcs ranks the whole neighbourhood; the transport LP then judges
-    the best few exactly, capacities included. Adds and drops are ranked alongside
-    where the number of sites may change.
+    Serving point i from open site j costs ``c_ij + w_i rho_j``. Each point pays ``c1``
+    (its cheapest open site) unless a cheaper site opens and falls back to ``c2`` (its
+    second) when that one closes. Returns the open non-fixed sites and the change of
+    ``sum_i min_j (c_ij + w_i rho_j) - sum_j rho_j Q_j`` (plus opening costs) for
+    every swap (close row s, open column t), add (t) and drop (s):
+    ``A_t + L_s - E(s, t) + rho_s Q_s``, with ``A_t`` the gain of opening t, ``L_s`` the
+    loss of closing s and ``E`` their overlap. With ``rho = 0`` this is the exact
+    change without capacities; with the LP's capacity duals it is, by duality, a lower
+    bound on the change of the LP value. One pass over the arcs.
     """
     n, m = problem.n_demand, problem.n_options
-    is_open = current.open
-    demand = problem.arc_demand[current.arcs]
-    option = problem.arc_option[current.arcs]
-    cost_now = np.bincount(demand, weights=current.share * problem.arc_cost[current.arcs], minlength=n)
     fallback = problem.penalty * problem.weight if not problem.must_serve else np.full(n, 10.0 * float(problem.arc_cost.max(initial=1.0)) + 1.0)
-    c1 = cost_now + current.unserved * fallback
-    main = np.full(n, -1, dtype=np.int64)
-    order = np.lexsort((problem.arc_cost[current.arcs], -current.share))
-    first = np.unique(demand[order], return_index=True)[1]
-    main[demand[order][first]] = option[order][first]
     open_arcs = arcs_of(problem, np.flatnonzero(is_open))
-    others = open_arcs[problem.arc_option[open_arcs] != main[problem.arc_demand[open_arcs]]]
+    arc_d = problem.arc_demand[open_arcs]
+    priced = problem.arc_cost[open_arcs] + problem.weight[arc_d] * rho[problem.arc_option[open_arcs]]
+    order = np.lexsort((problem.arc_option[open_arcs], priced, arc_d))
+    arc_d, priced, arc_o = arc_d[order], priced[order], problem.arc_option[open_arcs][order]
+    first = np.r_[True, arc_d[1:] != arc_d[:-1]] if len(arc_d) else np.zeros(0, bool)
+    second = np.r_[False, first[:-1]] & ~first if len(arc_d) else np.zeros(0, bool)
+    c1 = fallback.copy()
+    c1[arc_d[first]] = np.minimum(priced[first], fallback[arc_d[first]])
+    main = np.full(n, -1, dtype=np.int64)
+    main[arc_d[first]] = np.where(priced[first] <= fallback[arc_d[first]], arc_o[first], -1)
     c2 = fallback.copy()
-    np.minimum.at(c2, problem.arc_demand[others], problem.arc_cost[others])
+    c2[arc_d[second]] = np.minimum(priced[second], fallback[arc_d[second]])
     c2 = np.maximum(c2, c1)
-    # A_t: gain of opening t (points it serves more cheaply than now).
-    cheaper = problem.arcs_cheaper_than(c1)
+    cheaper = problem.arcs_cheaper_than(c1)  # A_t: points t would serve more cheaply
     gain = np.bincount(problem.arc_option[cheaper], weights=problem.arc_cost[cheaper] - c1[problem.arc_demand[cheaper]], minlength=m)
-    # L_s: loss of closing s (its points fall back to their second site).
     sites = np.flatnonzero(is_open & ~problem.fixed)
     row = np.full(m, -1, dtype=np.int64)
     row[sites] = np.arange(len(sites))
-    has_main = main >= 0
-    loss = np.bincount(row[main[has_main]].clip(0), weights=np.where(row[main[has_main]] >= 0, (c2 - c1)[has_main], 0.0),
-                       minlength=len(sites)) if len(sites) else np.zeros(0)
-    # E(s, t): points of s that t serves at a cost between c1 and c2 would not fall back all the way.
-    between = problem.arcs_cheaper_than(c2)
+    of_site = (main >= 0) & (row[main.clip(0)] >= 0)
+    loss = np.bincount(row[main[of_site]], weights=(c2 - c1)[of_site], minlength=len(sites))  # L_s
+    between = problem.arcs_cheaper_than(c2)  # E(s, t): s's points that t serves below c2 do not fall back all the way
     d = problem.arc_demand[between]
-    between = between[(problem.arc_cost[between] >= c1[d]) & (main[d] >= 0)]
-    d = problem.arc_demand[between]
-    r = row[main[d]]
-    keep = r >= 0
-    overlap = np.bincount(r[keep] * m + problem.arc_option[between][keep], weights=(c2[d] - problem.arc_cost[between])[keep],
-                          minlength=len(sites) * m).reshape(len(sites), m)
+    keep = of_site[d]
+    between, d = between[keep], d[keep]
+    saved = c2[d] - np.maximum(problem.arc_cost[between], c1[d])
+    overlap = np.bincount(row[main[d]] * m + problem.arc_option[between], weights=saved, minlength=len(sites) * m).reshape(len(sites), m)
+    give_back = rho[sites] * problem.capacity[sites]
+    swap = gain[None, :] + (loss + give_back)[:, None] - overlap + problem.opening_cost[None, :] - problem.opening_cost[sites][:, None]
+    add = gain + problem.opening_cost
+    drop = loss + give_back - problem.opening_cost[sites]
+    return sites, swap, add, drop
+
+
+def ranked_moves(problem: Problem, current: Assignment, *, limit: int = 10) -> list[np.ndarray]:
+    """Open sets one move away from ``current`` that may improve it, best estimate first (at most ``limit``).
+
+    Moves are ranked by their exact change without capacities (:func:`interchange`
+    with ``rho = 0``); moves whose lower bound with the LP's capacity prices is not
+    negative cannot improve the LP value and are left out. The LP judges the rest.
+    Adds and drops are ranked alongside where the number of sites may change.
+    """
+    m = problem.n_options
+    is_open = current.open
+    sites, estimate, add_est, drop_est = interchange(problem, is_open, np.zeros(m))
+    rho = current.site_price if current.site_price is not None else np.zeros(m)
+    if rho.any():
+        _, bound, add_bound, drop_bound = interchange(problem, is_open, rho)
+    else:
+        bound, add_bound, drop_bound = estimate, add_est, drop_est
     used = np.zeros(int(problem.group.max()) + 1, dtype=bool)
     used[problem.group[is_open]] = True
     can_open = ~is_open & ~problem.fixed
-    moves: list[tuple[float, float, int, int]] = []  # (change, -score, out, in)
+    moves: list[tuple[float, float, int, int]] = []  # (estimate, -score, out, in)
     if len(sites):
-        change = gain[None, :] + loss[:, None] - overlap + problem.opening_cost[None, :] - problem.opening_cost[sites][:, None]
         same_place = problem.group[None, :] == problem.group[sites][:, None]
-        allowed = can_open[None, :] & (~used[problem.group][None, :] | same_place)
-        change = np.where(allowed, change, np.inf)
-        flat = np.argsort(change, axis=None, kind="stable")[: 4 * limit]
-        for f in flat:
+        allowed = can_open[None, :] & (~used[problem.group][None, :] | same_place) & (bound < -1e-9)
+        ranked = np.where(allowed, estimate, np.inf)
+        for f in np.argsort(ranked, axis=None, kind="stable")[: 4 * limit]:
             s_row, t = divmod(int(f), m)
-            if change[s_row, t] < -1e-9:
-                moves.append((float(change[s_row, t]), -float(problem.score[t]), int(sites[s_row]), t))
+            if np.isfinite(ranked[s_row, t]):
+                moves.append((float(ranked[s_row, t]), -float(problem.score[t]), int(sites[s_row]), t))
     n_free = len(sites)
     if problem.cardinality is None or (problem.cardinality == "le" and n_free < problem.k):
-        add = np.where(can_open & ~used[problem.group], gain + problem.opening_cost, np.inf)
-        for t in np.argsort(add, kind="stable")[:limit]:
-            if add[t] < -1e-9:
-                moves.append((float(add[t]), -float(problem.score[t]), -1, int(t)))
-    if len(sites) and (problem.cardinality is None and n_free > problem.min_new_sites or problem.cardinality == "le"):
-        drop = loss - problem.opening_cost[sites]
-        for r_ in np.argsort(drop, kind="stable")[:limit]:
-            if drop[r_] < -1e-9:
-                moves.append((float(drop[r_]), 0.0, int(sites[r_]), -1))
+        ranked = np.where(can_open & ~used[problem.group] & (add_bound < -1e-9), add_est, np.inf)
+        for t in np.argsort(ranked, kind="stable")[:limit]:
+            if np.isfinite(ranked[t]):
+                moves.append((float(ranked[t]), -float(problem.score[t]), -1, int(t)))
+    if n_free and (problem.cardinality is None and n_free > problem.min_new_sites or problem.cardinality == "le"):
+        ranked = np.where(drop_bound < -1e-9, drop_est, np.inf)
+        for r in np.argsort(ranked, kind="stable")[:limit]:
+            if np.isfinite(ranked[r]):
+                moves.append((float(ranked[r]), 0.0, int(sites[r]), -1))
     moves.sort()
     result = []
     for _, _, out, into in moves[:limit]:
@@ -362,12 +378,13 @@ def ranked_moves(problem: Problem, current: Assignment, *, limit: int = 10) -> l
 
 
 def descend(problem: Problem, incumbents: Incumbents, start: Assignment | None = None, *, deadline: float, tries: int = 10,
-            max_moves: int = 200) -> Assignment | None:
+            max_moves: int = 200, ranked: int = 60) -> Assignment | None:
     """Vertex substitution from ``start`` (default: the best incumbent), moves ranked by :func:`ranked_moves`.
 
-    Takes the first of the ``tries`` best-ranked moves that improves the current
-    solution (moves that provably cannot are not even solved) until none does, or
-    at the deadline. Returns the local optimum reached.
+    Takes the first of the ``ranked`` best-ranked moves that improves the current
+    solution, solving at most ``tries`` of them (moves whose bounds show they cannot
+    improve cost nothing); stops when none does, after ``max_moves`` moves, or at
+    the deadline. Returns the local optimum reached.
     """
     current = start if start is not None else incumbents.best
     if current is None or not current.feasible:
@@ -375,14 +392,20 @@ def descend(problem: Problem, incumbents: Incumbents, start: Assignment | None =
     for _ in range(max_moves):
         if time.perf_counter() > deadline:
             break
-        for move in ranked_moves(problem, current, limit=tries):
-            if time.perf_counter() > deadline:
+        solved = 0
+        improved = False
+        for move in ranked_moves(problem, current, limit=ranked):
+            if time.perf_counter() > deadline or solved >= tries:
                 break
             result = incumbents.evaluate(move, above=current.objective)
-            if result is not None and result.feasible and result.objective < current.objective * (1 - 1e-12):
+            if result is None:
+                continue
+            solved += 1
+            if result.feasible and result.objective < current.objective * (1 - 1e-12):
                 current = result
+                improved = True
                 break
-        else:
+        if not improved:
             break
     return current
 
@@ -395,6 +418,10 @@ def local_search(problem: Problem, incumbents: Incumbents, *, deadline: float, t
         locate_allocate(problem, incumbents, deadline=deadline)
         if incumbents.upper >= before:
             break
+
+
+#: Improving moves a descent after a shake may make.
+SHAKE_MOVES = 30
 
 
 def shake(problem: Problem, incumbents: Incumbents, rng: np.random.Generator, *, deadline: float, rounds: int) -> int:
@@ -433,7 +460,7 @@ def shake(problem: Problem, incumbents: Incumbents, rng: np.random.Generator, *,
         if start is None or not start.feasible:
             continue
         before = incumbents.upper
-        descend(problem, incumbents, start, deadline=deadline)
+        descend(problem, incumbents, start, deadline=deadline, max_moves=SHAKE_MOVES)
         locate_allocate(problem, incumbents, deadline=deadline, max_rounds=10)
         if incumbents.upper < before:
             improved += 1

@@ -42,13 +42,10 @@ def initial_multipliers(problem: Problem) -> np.ndarray:
     lam = np.zeros(n)
     if not problem.n_arcs:
         return lam
-    order = np.lexsort((problem.arc_cost, problem.arc_demand))
-    demand_sorted = problem.arc_demand[order]
-    starts = np.searchsorted(demand_sorted, np.arange(n))
-    counts = np.bincount(problem.arc_demand, minlength=n)
-    pick = starts + np.minimum(q, counts) - 1
+    counts = np.diff(problem.demand_start)
     has = counts > 0
-    lam[has] = problem.arc_cost[order][pick[has]]
+    pick = problem.demand_start[:-1] + np.minimum(q, counts) - 1  # arcs are sorted by cost within each point
+    lam[has] = problem.dm_cost[pick[has]]
     if not problem.must_serve:
         lam = np.minimum(lam, problem.penalty * problem.weight)
     return lam

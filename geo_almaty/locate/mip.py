@@ -21,7 +21,9 @@ from .transport import SERVED_TOLERANCE, Assignment, arcs_of, new_highs, slack_p
 log = logging.getLogger(__name__)
 
 #: Largest restricted MIP tried by the kernel search (arcs).
-MAX_KERNEL_ARCS = 80_000
+MAX_KERNEL_ARCS = 40_000
+#: Fewest options a kernel must add to the incumbent's to be worth a MIP.
+MIN_KERNEL_EXTRA = 5
 
 
 @dataclass
@@ -205,7 +207,7 @@ def kernel_options(problem: Problem, value: np.ndarray, incumbent: Assignment, s
 def kernel_search(problem: Problem, value: np.ndarray, incumbent: Assignment, *, size: int, time_limit: float) -> Assignment | None:
     """A better solution among a kernel of options (HiGHS on the restricted MIP), or None. Not a bound: a heuristic."""
     keep = kernel_options(problem, value, incumbent, size, MAX_KERNEL_ARCS)
-    if int((keep & ~incumbent.open).sum()) == 0:
+    if int((keep & ~incumbent.open).sum()) < MIN_KERNEL_EXTRA:
         return None
     result = reduced_mip(problem, keep, np.zeros(problem.n_options, dtype=bool), incumbent, gap=1e-4, time_limit=time_limit,
                          strong=problem.transport_weight > 0)

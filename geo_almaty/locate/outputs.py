@@ -19,6 +19,7 @@ from .. import settings
 from ..apportion import KG_PER_T
 from ..export import write_csv, write_geopackage
 from .facility import UNSERVED, LocateOutcome
+from .impact import NOTES
 
 #: Model names in the three languages.
 MODEL_TITLES = {
@@ -97,7 +98,8 @@ def impact_table(outcome: LocateOutcome) -> pd.DataFrame:
     """Impact figures with units, then the coefficients used and the notes."""
     rows = [{"figure": f, "value": v, "unit": u, "detail": ""} for f, v, u in outcome.impact.rows()]
     rows += [{"figure": f"coefficient:{k}", "value": np.nan, "unit": "", "detail": v} for k, v in outcome.impact.coefficients.items()]
-    rows += [{"figure": "note", "value": np.nan, "unit": "", "detail": n} for n in outcome.impact.notes]
+    rows += [{"figure": "note", "value": np.nan, "unit": "", "detail": NOTES[n]["en"]} for n in outcome.impact.notes]
+    rows.append({"figure": "distances", "value": np.nan, "unit": "", "detail": outcome.costs.describe()})
     return pd.DataFrame(rows)
 
 

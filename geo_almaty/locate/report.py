@@ -13,6 +13,7 @@ import math
 from .. import settings
 from ..apportion import KG_PER_T
 from .facility import LocateOutcome
+from .impact import NOTES
 from .outputs import MODEL_TITLES, district_site_table, flow_table, site_table
 
 TEXT = {
@@ -71,6 +72,20 @@ FIGURES = {
     "net_co2e_avoided": {"ru": "Итог: предотвращено CO2-экв.", "kk": "Қорытынды: болдырылмаған CO2-балама", "en": "Net CO2e avoided"},
 }
 
+DISTANCES = {
+    "fallback": {"ru": "по прямой × {c} (запасной вариант: в каталоге нет дорожной сети)", "kk": "түзу сызық × {c} (қосалқы нұсқа: каталогта жол желісі жоқ)",
+                 "en": "straight line × {c} circuity (fallback: no road network in the catalog)"},
+    "road": {"ru": "по дорожной сети (кратчайший путь)", "kk": "жол желісі бойынша (ең қысқа жол)", "en": "road network (shortest path length)"},
+}
+
+UNITS = {
+    "t/yr": {"ru": "т/год", "kk": "т/жыл", "en": "t/yr"},
+    "t·km/yr": {"ru": "т·км/год", "kk": "т·км/жыл", "en": "t·km/yr"},
+    "km": {"ru": "км", "kk": "км", "en": "km"},
+    "t CO2e/yr": {"ru": "т CO2-экв./год", "kk": "т CO2-бал./жыл", "en": "t CO2e/yr"},
+    "t CH4/yr": {"ru": "т CH4/год", "kk": "т CH4/жыл", "en": "t CH4/yr"},
+}
+
 STATUS = {
     "optimal": {"ru": "оптимум", "kk": "оптимум", "en": "optimal"},
     "gap reached": {"ru": "достигнут заданный разрыв", "kk": "берілген алшақтыққа жетті", "en": "target gap reached"},
@@ -116,7 +131,8 @@ def summary_lines(outcome: LocateOutcome, lang: str) -> dict[str, object]:
                                             existing=existing, served=amount(outcome.impact.served_t), eligible=amount(eligible)),
         "model": f"{_t('model', lang)}: {MODEL_TITLES[spec.model][lang]}; {_t('haul', lang).format(km=amount(spec.max_haul_m / 1000, 0))}",
         "gap": _t("gap", lang).format(gap=percent(solution.gap), status=_t(solution.status, lang, STATUS), seconds=amount(solution.elapsed, 1)),
-        "distances": f"{_t('distances', lang)}: {outcome.costs.describe()}",
+        "distances": f"{_t('distances', lang)}: " + (DISTANCES["fallback"][lang].format(c=outcome.costs.circuity) if outcome.costs.is_fallback
+                                                      else DISTANCES["road"][lang]),
         "demand": _t("demand", lang).format(cells=amount(len(outcome.points.cell)), points=amount(len(outcome.points)),
                                             block=amount(outcome.points.block_m), dmax=amount(outcome.points.displacement_max_m),
                                             dmean=amount(outcome.points.displacement_mean_m), err=amount(outcome.points.tkm_error_bound)),
@@ -155,9 +171,9 @@ def locate_markdown(outcomes: dict[str, LocateOutcome], lang: str) -> str:
                        f"{md_cell(serves.get(row.site_id, ''))} |")
         out += ["", f"**{_t('impact', lang)}**", ""]
         for figure, value, unit in outcome.impact.rows():
-            out.append(f"- {md_cell(_t(figure, lang, FIGURES))}: {amount(value, 1 if unit == 'km' else 0)} {unit}")
+            out.append(f"- {md_cell(_t(figure, lang, FIGURES))}: {amount(value, 1 if unit == 'km' else 0)} {UNITS[unit][lang]}")
         out += [f"- {md_cell(k)}: {md_cell(v)}" for k, v in outcome.impact.coefficients.items()]
-        out += [f"- {md_cell(n)}" for n in outcome.impact.notes]
+        out += [f"- {md_cell(NOTES[n][lang])}" for n in outcome.impact.notes]
         out.append("")
     return "\n".join(out) + "\n"
 
@@ -201,9 +217,10 @@ def locate_html(outcomes: dict[str, LocateOutcome]) -> str:
                             f"<td>{amount(row.assigned_t_yr)}</td><td>{percent(row.utilisation)}</td><td>{esc(str(row.district))}</td>"
                             f"<td>{esc(_t('yes' if row.inside_city else 'no', lang))}</td><td>{esc(serves.get(row.site_id, ''))}</td></tr>")
             parts.append(f"<table class=\"ga-sites\"><tr>{head_cells}</tr>{''.join(rows)}</table>")
-            figures = "".join(f"<li>{esc(_t(f, lang, FIGURES))}: {amount(v, 1 if u == 'km' else 0)} {esc(u)}</li>" for f, v, u in outcome.impact.rows())
+            figures = "".join(f"<li>{esc(_t(f, lang, FIGURES))}: {amount(v, 1 if u == 'km' else 0)} {esc(UNITS[u][lang])}</li>"
+                              for f, v, u in outcome.impact.rows())
             notes = "".join(f"<li>{esc(k)}: {esc(v)}</li>" for k, v in outcome.impact.coefficients.items())
-            notes += "".join(f"<li>{esc(n)}</li>" for n in outcome.impact.notes)
+            notes += "".join(f"<li>{esc(NOTES[n][lang])}</li>" for n in outcome.impact.notes)
             parts.append(f"<h4>{esc(_t('impact', lang))}</h4><ul>{figures}</ul><ul class=\"ga-note\">{notes}</ul>")
             per_lang[lang] = "".join(parts)
         blocks.append(f"<h3>{tr(outcome.profile.title)}</h3>{tr(per_lang, escape=False)}")

@@ -38,7 +38,8 @@ DEFAULT_TIME_LIMIT = 120.0
 HEURISTIC_EVERY = 10
 #: Subgradient steps in all (the ascent also ends when its step size has shrunk).
 MAX_STEPS = 1000
-#: Rounds of (subgradient steps, then VNS shakes); a round does STEPS_PER_ROUND and SHAKES_PER_ROUND.
+#: Rounds of (subgradient steps, then VNS shakes): STEPS_PER_ROUND steps and one shake while the bound still
+#: rises, SHAKES_PER_ROUND shakes once it has settled.
 MAX_ROUNDS = 2000
 STEPS_PER_ROUND = 50
 SHAKES_PER_ROUND = 3
@@ -47,8 +48,12 @@ ROUNDS_AFTER_BOUND = 300
 #: Kernel search: options in the restricted MIP, and its share of the time limit.
 KERNEL_SIZE = 80
 KERNEL_TIME_SHARE = 0.25
+#: Subgradient steps after which the bound has mostly settled and the kernel search runs (if not before).
+KERNEL_AFTER_STEPS = 200
 #: Largest reduced MIP handed to HiGHS (arcs left after reduced-cost fixing).
 MAX_MIP_ARCS = 150_000
+#: Share of the time limit the first local search may take before the bound is computed.
+FIRST_SEARCH_SHARE = 0.15
 #: Seed of the VNS shakes: runs are reproducible.
 SEED = 20190101
 
@@ -134,6 +139,8 @@ def solve(problem: Problem, *, gap: float = DEFAULT_GAP, time_limit: float = DEF
 
     def record() -> None:
         elapsed = time.perf_counter() - started
+        if milestones.first_incumbent is None and incumbents.first_found is not None:
+            milestones.first_incumbent = incumbents.first_found
         milestones.update(elapsed, current_gap(), incumbents.best is not None)
         trace.append((elapsed, lower(), incumbents.upper))
 
@@ -147,12 +154,29 @@ def solve(problem: Problem, *, gap: float = DEFAULT_GAP, time_limit: float = DEF
         incumbents.evaluate(greedy(problem))
         if incumbents.best is None:
             repair(problem, incumbents, deadline=deadline)
-        local_search(problem, incumbents, deadline=deadline)
+        local_search(problem, incumbents, deadline=min(deadline, time.perf_counter() + FIRST_SEARCH_SHARE * time_limit))
         subgradient = Subgradient(problem, theta=1.0, patience=10, scale=problem.weight)
         subgradient.evaluate()
         record()
         after_bound = 0
         kernel_tried = False
+        mip_info: dict | None = None
+
+        def close_gap(share: float) -> dict:
+            """Reduced-cost fixing, then the reduced MIP in HiGHS when it is small enough (``share`` of the time left)."""
+            never, always = fixable_options(problem, subgradient.best, incumbents.upper)
+            arcs = int(np.diff(problem.arc_start)[~never].sum())
+            info = {"fixed_closed": int(never.sum()), "fixed_open": int((always & ~problem.fixed).sum())}
+            if arcs > MAX_MIP_ARCS:
+                return {**info, "skipped": f"{arcs:,} arcs left after reduced-cost fixing (limit {MAX_MIP_ARCS:,})"}
+            result = reduced_mip(problem, ~never, always, incumbents.best, gap=gap, single_source=False,
+                                 time_limit=max(share * (deadline - time.perf_counter()), 0.05), strong=problem.transport_weight > 0)
+            if result.assignment is not None:
+                incumbents.offer(result.assignment)
+            if result.dual_bound > subgradient.best_bound:
+                subgradient.best_bound = min(result.dual_bound, incumbents.upper)
+            return {**info, "options": result.options, "arcs": result.arcs, "status": result.status, "dual_bound": result.dual_bound}
+
         for _ in range(MAX_ROUNDS):
             if done():
                 break
@@ -169,35 +193,27 @@ def solve(problem: Problem, *, gap: float = DEFAULT_GAP, time_limit: float = DEF
             record()
             if done():
                 break
-            if stalled and not kernel_tried and subgradient.best is not None and incumbents.best is not None:
-                kernel_tried = True  # once the bound has settled: a restricted MIP around the incumbent
+            settled = stalled or subgradient.iterations >= KERNEL_AFTER_STEPS
+            if settled and not kernel_tried and subgradient.best is not None and incumbents.best is not None:
+                kernel_tried = True  # once the bound has settled: a restricted MIP around the incumbent, then the reduced MIP
                 found = kernel_search(problem, subgradient.best.value, incumbents.best, size=KERNEL_SIZE,
                                       time_limit=max(0.05, min(KERNEL_TIME_SHARE * time_limit, deadline - time.perf_counter())))
                 if found is not None:
                     incumbents.offer(found)
                     local_search(problem, incumbents, deadline=deadline)
-            shake(problem, incumbents, rng, deadline=deadline, rounds=SHAKES_PER_ROUND)
+                if use_mip and not done():
+                    mip_info = close_gap(0.5)
+                record()
+                if done():
+                    break
+            shake(problem, incumbents, rng, deadline=deadline, rounds=SHAKES_PER_ROUND if stalled else 1)
             record()
             bar.update(1)
             bar.set_postfix_str(f"gap {_percent(current_gap())}")
             if after_bound >= ROUNDS_AFTER_BOUND:
                 break
-        mip_info = None
         if not done() and use_mip and incumbents.best is not None and subgradient.best is not None:
-            never, always = fixable_options(problem, subgradient.best, incumbents.upper)
-            arcs = int(np.diff(problem.arc_start)[~never].sum())
-            if arcs <= MAX_MIP_ARCS:
-                result = reduced_mip(problem, ~never, always, incumbents.best, gap=gap, single_source=False,
-                                     time_limit=max(deadline - time.perf_counter(), 0.05), strong=problem.transport_weight > 0)
-                if result.assignment is not None:
-                    incumbents.offer(result.assignment)
-                mip_info = {"options": result.options, "arcs": result.arcs, "status": result.status, "dual_bound": result.dual_bound,
-                            "fixed_closed": int(never.sum()), "fixed_open": int((always & ~problem.fixed).sum())}
-                if result.dual_bound > subgradient.best_bound:
-                    subgradient.best_bound = min(result.dual_bound, incumbents.upper)
-            else:
-                mip_info = {"skipped": f"{arcs:,} arcs left after reduced-cost fixing (limit {MAX_MIP_ARCS:,})",
-                            "fixed_closed": int(never.sum()), "fixed_open": int((always & ~problem.fixed).sum())}
+            mip_info = close_gap(1.0)
             record()
     if incumbents.best is None:
         short = incumbents.closest.shortfall if incumbents.closest is not None else float(problem.weight.sum())

@@ -34,6 +34,7 @@ class Assignment:
     feasible: bool          #: False when a must-serve problem leaves supply unserved
     price: np.ndarray | None = None  #: (n,) LP dual of each demand row: what serving the point costs at the margin
     shortfall: float = 0.0  #: unserved t/yr when everything must be served (0 when feasible)
+    site_price: np.ndarray | None = None  #: (m,) capacity price of each open option (LP dual, objective per tonne; 0 if slack)
 
     def tonnes_by_option(self, problem: Problem) -> np.ndarray:
         """Assigned t/yr per option."""
@@ -111,7 +112,7 @@ def nearest(problem: Problem, is_open: np.ndarray) -> tuple[Assignment, bool]:
     bound = opening + transport + (0.0 if problem.must_serve else float(problem.penalty * (problem.weight @ unserved)))
     shortfall = float(problem.weight @ unserved) if problem.must_serve else 0.0
     result = Assignment(is_open.copy(), np.sort(chosen), np.ones(len(chosen)), unserved, bound if feasible else math.inf, feasible,
-                        None, shortfall)
+                        None, shortfall, np.zeros(problem.n_options))
     return result, within and feasible
 
 
@@ -163,6 +164,9 @@ def assign(problem: Problem, is_open: np.ndarray, *, single_source: bool = False
     result = h.getSolution()
     solution = np.asarray(result.col_value)
     price = np.asarray(result.row_dual)[:n].copy() if result.dual_valid else None
+    site_price = np.zeros(problem.n_options)
+    if result.dual_valid:
+        site_price[options] = np.maximum(0.0, -np.asarray(result.row_dual)[n:])
     if len(solution) != n_arcs + n:  # no solution (time limit before the first one)
         unserved = np.ones(n)
         return Assignment(is_open, np.zeros(0, dtype=np.int64), np.zeros(0), unserved, math.inf, False, None, float(problem.weight.sum()))
@@ -177,7 +181,7 @@ def assign(problem: Problem, is_open: np.ndarray, *, single_source: bool = False
     feasible = not problem.must_serve or not unserved.any()
     objective = _objective(problem, opening, transport, unserved) if feasible else math.inf
     shortfall = float(problem.weight @ unserved) if problem.must_serve else 0.0
-    return Assignment(is_open, arcs[keep], share, unserved, objective, feasible, price, shortfall)
+    return Assignment(is_open, arcs[keep], share, unserved, objective, feasible, price, shortfall, site_price)
 
 
 def slack_penalty(problem: Problem, arc_cost: np.ndarray, n_open: int) -> np.ndarray:
