@@ -246,7 +246,7 @@ def test_cli_locate_writes_layers_csv_and_summary(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["locate", "--facility", "material_bank", "--time-limit", "20", "--gap", "0.02", "--lang", "en", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "new sites" in printed and "tonne_km" in printed
+    assert "New sites: 4" in printed and "tonne_km" in printed
     gpkg = out / "material_bank_locate.gpkg"
     assert sorted(name for name, _ in pyogrio.list_layers(gpkg)) == ["catchments", "district_site", "flows", "impact", "links", "sites"]
     sites = pyogrio.read_dataframe(gpkg, layer="sites")

@@ -18,10 +18,9 @@ import pandas as pd
 from ..apportion import KG_PER_T, largest_remainder_grouped
 from ..errors import LocateError
 from ..flows import load_coefficients
-from ..parameters import Parameter, load_parameters
+from ..parameters import load_parameters
 from ..profiles import FacilityProfile, load_profile
 from ..rasterize import burn_values
-from ..score import ScoreResult
 from .costs import TravelCosts, travel_costs
 from .impact import Impact, impact, tonne_km
 from .models import ModelResult, Network, solve_model

@@ -155,7 +155,7 @@ def greedy(problem: Problem, *, unserved_cost: float | None = None) -> np.ndarra
     takes are then assigned to it. Fixed options are opened first; stops at ``k``
     new sites, or when nothing saves anything (free cardinality).
     """
-    n, m = problem.n_demand, problem.n_options
+    m = problem.n_options
     if unserved_cost is None:
         per_tonne = problem.arc_cost / problem.weight[problem.arc_demand]
         top = float(per_tonne.max()) if problem.n_arcs else 0.0

@@ -53,7 +53,7 @@ def initial_multipliers(problem: Problem) -> np.ndarray:
 
 def solve_subproblem(problem: Problem, lam: np.ndarray) -> Relaxed:
     """L(lam): every option's continuous knapsack, then the best set of options to open."""
-    n, m = problem.n_demand, problem.n_options
+    n = problem.n_demand
     demand, option, take, filled = knapsacks(problem, lam, problem.capacity)
     value = problem.opening_cost + filled
     is_open = choose_open(problem, value)
@@ -117,7 +117,6 @@ def choose_open(problem: Problem, value: np.ndarray) -> np.ndarray:
 
     Ties go to higher suitability, then to the lower option index.
     """
-    m = problem.n_options
     is_open = problem.fixed.copy()
     free = np.flatnonzero(~problem.fixed)
     if not len(free):

@@ -16,7 +16,7 @@ import highspy
 import numpy as np
 
 from .problem import Problem
-from .transport import SERVED_TOLERANCE, Assignment, arcs_of, new_highs, slack_penalty
+from .transport import SERVED_TOLERANCE, Assignment, arcs_of, new_highs
 
 log = logging.getLogger(__name__)
 

@@ -157,7 +157,7 @@ class Problem:
             most = fixed_cap + float(best.sum())
             if most + 1e-6 < total:
                 raise LocateError(f"capacity of {self.k} new sites plus existing ones is {most:,.0f} t/yr, {total - most:,.0f} t/yr below the supply of {total:,.0f} t/yr",
-                                  column="locate/k", expected=f"more sites (k) or a larger size band")
+                                  column="locate/k", expected="more sites (k) or a larger size band")
         else:
             most = fixed_cap + float(_largest_per_group(self.capacity[~self.fixed], self.group[~self.fixed]).sum())
             if most + 1e-6 < total:

@@ -19,9 +19,9 @@ from .outputs import MODEL_TITLES, district_site_table, flow_table, site_table
 TEXT = {
     "section": {"ru": "Сколько объектов, где и для кого (размещение с учётом мощности)", "kk": "Қанша нысан, қайда және кімге (қуатты ескере отырып орналастыру)",
                 "en": "How many facilities, where, serving whom (capacitated location-allocation)"},
-    "answer": {"ru": "{new} новых площадок ({band}, {capacity} т/год каждая) и {existing} действующих; обслужено {served} из {eligible} т/год",
-               "kk": "{new} жаңа алаң ({band}, әрқайсысы {capacity} т/жыл) және {existing} жұмыс істеп тұрған; {eligible} т/жылдың {served} т/жылы қамтылды",
-               "en": "{new} new sites ({band}, {capacity} t/yr each) and {existing} existing; {served} of {eligible} t/yr served"},
+    "answer": {"ru": "Новые площадки: {new} ({band}, по {capacity} т/год); действующие: {existing}; обслужено {served} из {eligible} т/год",
+               "kk": "Жаңа алаңдар: {new} ({band}, әрқайсысы {capacity} т/жыл); жұмыс істеп тұрғандары: {existing}; {eligible} т/жылдың {served} т/жылы қамтылды",
+               "en": "New sites: {new} ({band}, {capacity} t/yr each); existing: {existing}; {served} of {eligible} t/yr served"},
     "min_sites": {"ru": "Наименьшее число новых площадок: {sites} (доказано: не меньше {lower})",
                   "kk": "Жаңа алаңдардың ең аз саны: {sites} (дәлелденді: кемінде {lower})",
                   "en": "Fewest new sites: {sites} (proven: at least {lower})"},
@@ -106,8 +106,12 @@ def amount(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}".replace(",", "\u202f")
 
 
-def percent(value: float) -> str:
-    return "—" if not math.isfinite(value) else f"{100 * value:.2f} %"
+def percent(value: float, lang: str = "en") -> str:
+    """A share as '1.25 %' ('1,25 %' in Russian and Kazakh)."""
+    if not math.isfinite(value):
+        return "—"
+    text = f"{100 * value:.2f}\u202f%"
+    return text if lang == "en" else text.replace(".", ",")
 
 
 def md_cell(text: object) -> str:
@@ -130,7 +134,7 @@ def summary_lines(outcome: LocateOutcome, lang: str) -> dict[str, object]:
         "answer": _t("answer", lang).format(new=len(sites) - existing, band=band.label.get(lang, band.id), capacity=amount(band.capacity),
                                             existing=existing, served=amount(outcome.impact.served_t), eligible=amount(eligible)),
         "model": f"{_t('model', lang)}: {MODEL_TITLES[spec.model][lang]}; {_t('haul', lang).format(km=amount(spec.max_haul_m / 1000, 0))}",
-        "gap": _t("gap", lang).format(gap=percent(solution.gap), status=_t(solution.status, lang, STATUS), seconds=amount(solution.elapsed, 1)),
+        "gap": _t("gap", lang).format(gap=percent(solution.gap, lang), status=_t(solution.status, lang, STATUS), seconds=amount(solution.elapsed, 1)),
         "distances": f"{_t('distances', lang)}: " + (DISTANCES["fallback"][lang].format(c=outcome.costs.circuity) if outcome.costs.is_fallback
                                                       else DISTANCES["road"][lang]),
         "demand": _t("demand", lang).format(cells=amount(len(outcome.points.cell)), points=amount(len(outcome.points)),
@@ -167,7 +171,7 @@ def locate_markdown(outcomes: dict[str, LocateOutcome], lang: str) -> str:
         for i, row in enumerate(sites.itertuples(), start=1):
             label = row.site_id + (f" ({row.name}, {_t('existing', lang)})" if row.kind == "existing" else "")
             out.append(f"| {i} | {md_cell(label)} | {md_cell(row.size_band_label)} | {amount(row.capacity_t_yr)} | {amount(row.assigned_t_yr)} | "
-                       f"{percent(row.utilisation)} | {md_cell(row.district)} | {_t('yes' if row.inside_city else 'no', lang)} | "
+                       f"{percent(row.utilisation, lang)} | {md_cell(row.district)} | {_t('yes' if row.inside_city else 'no', lang)} | "
                        f"{md_cell(serves.get(row.site_id, ''))} |")
         out += ["", f"**{_t('impact', lang)}**", ""]
         for figure, value, unit in outcome.impact.rows():
@@ -214,7 +218,7 @@ def locate_html(outcomes: dict[str, LocateOutcome]) -> str:
             for row in sites.itertuples():
                 label = row.site_id + (f" ({row.name}, {_t('existing', lang)})" if row.kind == "existing" else "")
                 rows.append(f"<tr><td>{esc(label)}</td><td>{esc(row.size_band_label)}</td><td>{amount(row.capacity_t_yr)}</td>"
-                            f"<td>{amount(row.assigned_t_yr)}</td><td>{percent(row.utilisation)}</td><td>{esc(str(row.district))}</td>"
+                            f"<td>{amount(row.assigned_t_yr)}</td><td>{percent(row.utilisation, lang)}</td><td>{esc(str(row.district))}</td>"
                             f"<td>{esc(_t('yes' if row.inside_city else 'no', lang))}</td><td>{esc(serves.get(row.site_id, ''))}</td></tr>")
             parts.append(f"<table class=\"ga-sites\"><tr>{head_cells}</tr>{''.join(rows)}</table>")
             figures = "".join(f"<li>{esc(_t(f, lang, FIGURES))}: {amount(v, 1 if u == 'km' else 0)} {esc(UNITS[u][lang])}</li>"

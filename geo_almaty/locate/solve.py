@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import settings
 from ..errors import LocateError
 from ..progress import progress_counter
 from .heuristics import Incumbents, greedy, lagrangian_heuristic, local_search, repair, shake
@@ -30,10 +31,9 @@ from .transport import Assignment, assign
 
 log = logging.getLogger(__name__)
 
-#: Default relative gap at which the solver stops.
-DEFAULT_GAP = 0.001
-#: Default time limit (s).
-DEFAULT_TIME_LIMIT = 120.0
+#: Default relative gap at which the solver stops, and time limit (s).
+DEFAULT_GAP = settings.DEFAULT_LOCATE_GAP
+DEFAULT_TIME_LIMIT = settings.DEFAULT_LOCATE_TIME_LIMIT
 #: Subgradient steps between two evaluations of the subproblem's open set.
 HEURISTIC_EVERY = 10
 #: Subgradient steps in all (the ascent also ends when its step size has shrunk).

@@ -32,7 +32,6 @@ class Assignment:
     unserved: np.ndarray    #: (n,) unserved share of each demand point
     objective: float        #: opening costs + transport + unserved penalty (objective units)
     feasible: bool          #: False when a must-serve problem leaves supply unserved
-    price: np.ndarray | None = None  #: (n,) LP dual of each demand row: what serving the point costs at the margin
     shortfall: float = 0.0  #: unserved t/yr when everything must be served (0 when feasible)
     site_price: np.ndarray | None = None  #: (m,) capacity price of each open option (LP dual, objective per tonne; 0 if slack)
 
@@ -112,7 +111,7 @@ def nearest(problem: Problem, is_open: np.ndarray) -> tuple[Assignment, bool]:
     bound = opening + transport + (0.0 if problem.must_serve else float(problem.penalty * (problem.weight @ unserved)))
     shortfall = float(problem.weight @ unserved) if problem.must_serve else 0.0
     result = Assignment(is_open.copy(), np.sort(chosen), np.ones(len(chosen)), unserved, bound if feasible else math.inf, feasible,
-                        None, shortfall, np.zeros(problem.n_options))
+                        shortfall=shortfall, site_price=np.zeros(problem.n_options))
     return result, within and feasible
 
 
@@ -127,7 +126,7 @@ def assign(problem: Problem, is_open: np.ndarray, *, single_source: bool = False
         unserved = np.ones(n)
         feasible = not n or not problem.must_serve
         return Assignment(is_open, arcs, np.zeros(0), unserved, _objective(problem, opening, 0.0, unserved) if feasible else math.inf,
-                          feasible, None, 0.0 if feasible else float(problem.weight.sum()))
+                          feasible, shortfall=0.0 if feasible else float(problem.weight.sum()))
     row_of_option = np.full(problem.n_options, -1, dtype=np.int64)
     row_of_option[options] = n + np.arange(len(options))
     demand = problem.arc_demand[arcs].astype(np.int64)
@@ -163,13 +162,12 @@ def assign(problem: Problem, is_open: np.ndarray, *, single_source: bool = False
     h.run()
     result = h.getSolution()
     solution = np.asarray(result.col_value)
-    price = np.asarray(result.row_dual)[:n].copy() if result.dual_valid else None
     site_price = np.zeros(problem.n_options)
     if result.dual_valid:
         site_price[options] = np.maximum(0.0, -np.asarray(result.row_dual)[n:])
     if len(solution) != n_arcs + n:  # no solution (time limit before the first one)
         unserved = np.ones(n)
-        return Assignment(is_open, np.zeros(0, dtype=np.int64), np.zeros(0), unserved, math.inf, False, None, float(problem.weight.sum()))
+        return Assignment(is_open, np.zeros(0, dtype=np.int64), np.zeros(0), unserved, math.inf, False, shortfall=float(problem.weight.sum()))
     share = solution[:n_arcs]
     if single_source:
         share = np.round(share)
@@ -181,7 +179,7 @@ def assign(problem: Problem, is_open: np.ndarray, *, single_source: bool = False
     feasible = not problem.must_serve or not unserved.any()
     objective = _objective(problem, opening, transport, unserved) if feasible else math.inf
     shortfall = float(problem.weight @ unserved) if problem.must_serve else 0.0
-    return Assignment(is_open, arcs[keep], share, unserved, objective, feasible, price, shortfall, site_price)
+    return Assignment(is_open, arcs[keep], share, unserved, objective, feasible, shortfall=shortfall, site_price=site_price)
 
 
 def slack_penalty(problem: Problem, arc_cost: np.ndarray, n_open: int) -> np.ndarray:
