@@ -1,9 +1,16 @@
-"""Incumbents: feasible solutions from the Lagrangian subproblem, improved by vertex substitution.
+"""Incumbents: feasible solutions, found and improved.
 
-Every candidate set of open options is evaluated exactly, capacities included, by
-the transportation LP (:func:`transport.assign`). Moves and their order are
-deterministic: options are tried by Lagrangian value, ties by suitability score,
-then by index.
+- :func:`greedy` (capacitated, sort-free savings) and :func:`repair` (towards feasibility);
+- :func:`lagrangian_heuristic`: the Lagrangian subproblem's open set, completed;
+- :func:`locate_allocate`: Cooper's alternation, each site moved to the best spot for its customers;
+- :func:`descend`: vertex substitution, moves ranked by fast interchange (:func:`ranked_moves`)
+  and pruned by a capacity-priced duality bound;
+- :func:`shake`: variable neighbourhood search around the best solution.
+
+Every open set is judged exactly, capacities included (:class:`Incumbents`: nearest
+sites when no capacity binds, otherwise the transportation LP). Ties go to the higher
+suitability score, then to the lower index, and the shakes use a seeded generator, so
+the search is reproducible.
 """
 from __future__ import annotations
 
