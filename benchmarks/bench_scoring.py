@@ -99,7 +99,7 @@ def prepared(cell: float, profile_name: str):
     profile = load_profile(profile_name, catalog, set(specs))
     start = time.perf_counter()
     study = prepare_study(catalog, cell)
-    allocations = allocate_flows(specs, flows, study.layers, study.grid, study.residential_share())
+    allocations = allocate_flows(specs, flows, study.layers, study.grid, study.population_weights())
     prepare_s = time.perf_counter() - start
     return profile, study, allocations, square_candidates(study), prepare_s
 
@@ -359,6 +359,17 @@ def run_child(mode: str, cell: float, args: argparse.Namespace, results: Path) -
                "--out", str(out)]
     try:
         subprocess.run(command, check=True)
+        return json.loads(out.read_text())
+    finally:
+        out.unlink(missing_ok=True)
+
+
+def run_json_child(script: str | Path, arguments: list[str]) -> dict:
+    """Run ``script`` with ``arguments`` plus ``--out FILE`` in a fresh Python process and return the JSON it wrote there."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        out = Path(handle.name)
+    try:
+        subprocess.run([sys.executable, str(Path(script).resolve()), *arguments, "--out", str(out)], check=True)
         return json.loads(out.read_text())
     finally:
         out.unlink(missing_ok=True)

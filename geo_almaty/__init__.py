@@ -15,6 +15,7 @@ from .errors import (  # noqa: E402
     InputError,
     LayerError,
     LocateError,
+    NetworkError,
     OSMError,
     ProfileError,
     RasterError,
@@ -33,6 +34,10 @@ _API = {
     "load_inputs": "pipeline", "score_facility": "pipeline", "write_facility_outputs": "pipeline", "run_main_job": "pipeline",
     "locate_facilities": "pipeline", "locate_facility": "locate.facility", "write_locate_outputs": "locate.outputs",
     "locate_layers": "locate.outputs", "load_parameters": "parameters",
+    "analyse_facility_robustness": "pipeline", "analyse_robustness": "robust", "load_uncertainty": "robust",
+    "write_robust_outputs": "robust", "frequency_layer": "robust",
+    "load_siting_rules": "siting", "sanitary_zone_width": "siting", "check_sites": "siting", "why_not_here": "siting",
+    "why_not_here_lonlat": "siting", "candidate_jurisdiction": "siting",
 }
 
 
@@ -53,6 +58,7 @@ __all__ = [
     "InputError",
     "LayerError",
     "LocateError",
+    "NetworkError",
     "OSMError",
     "ProfileError",
     "RasterError",

@@ -3,15 +3,19 @@
 Each flow in ``data/allocation.yaml`` names its total (an expression over rows
 of ``data/flows.csv``) and a proxy:
 
-- ``population``: districts by population, then each district's share over its
-  residential and mixed-use cells (dasymetric), all cells where it has none;
+- ``population``: districts by their (official) population, then each district's
+  share over its cells by the people living there (the ``population`` grid;
+  residential and mixed land use when a catalog has no grid), by area where it has none;
 - ``stated_tonnage``: point producers keep their stated t/yr; the rest of the
-  total is shared by ``size_weight``;
+  total is shared equally (``weights: equal``) or by ``size_weight``; ``classes`` and
+  ``within_layer`` restrict it to the producers it plausibly comes from;
 - ``area``: polygons (parks) by area; the amount *is* the area (ha) when the
   report gives no tonnage;
-- ``construction_activity``: split by the report's turnover shares (new build,
-  renovation, maintenance, demolition) over construction sites and the building
-  stock (by area and age; stock planned for demolition takes the demolition share).
+- ``construction_activity``: split by the share of the waste each activity generates
+  (demolition, renovation, new build; a row with a range counts with its midpoint)
+  over construction sites and the building stock (renovation by area × age; the stock
+  planned for demolition and demolition sites take the demolition share); every
+  feature row records its ``component`` (the activity).
 
 Amounts are whole kilograms (or m² for areas) apportioned with the largest
 remainder method, so every allocation sums *exactly* to its total, per feature,
@@ -62,6 +66,14 @@ class Allocation:
     rows: tuple[str, ...]
     features: pd.DataFrame
     surface_base: np.ndarray = field(repr=False)
+    report_lines: str = ""
+
+    def by_district_component(self) -> pd.DataFrame:
+        """Amount per (district, component) in ``unit``; ``component`` is '' for flows without parts."""
+        frame = self.features.assign(component=self.features["component"] if "component" in self.features.columns else "")
+        sums = frame.groupby(["district_id", "component"], sort=True)["amount_base"].sum().reset_index()
+        sums["amount"] = sums["amount_base"] / self.per_unit
+        return sums[["district_id", "component", "amount"]]
 
     @property
     def total(self) -> float:
@@ -90,11 +102,11 @@ def load_allocation_specs(path: str | Path | None = None) -> dict[str, dict]:
 
 
 def allocate_flows(specs: dict[str, dict], flows: pd.DataFrame, layers: dict[str, gpd.GeoDataFrame], grid: AnalysisGrid,
-                   residential_share: np.ndarray) -> dict[str, Allocation]:
+                   people: np.ndarray) -> dict[str, Allocation]:
     """Allocate every flow in ``specs`` (see :func:`load_allocation_specs`) onto ``grid``.
 
-    ``residential_share`` is the share (0-1) of each grid cell in residential or
-    mixed land use, used to place population-based flows.
+    ``people`` weighs the grid cells for population-based flows: persons per cell
+    (:meth:`Study.population_weights`), or any non-negative surface such as a residential share.
     """
     result = {}
     districts = _require(layers, "districts", "allocation")
@@ -111,18 +123,19 @@ def allocate_flows(specs: dict[str, dict], flows: pd.DataFrame, layers: dict[str
         elif unit != "ha":
             raise FlowDataError("no total", column=f"allocations/{flow_id}", expected="a total expression, or unit: ha for an area index")
         if proxy == "population":
-            features, surface = allocate_by_population(total_base, districts, grid, residential_share)
+            features, surface = allocate_by_population(total_base, districts, grid, people)
         elif proxy == "stated_tonnage":
-            layer = _require(layers, spec.get("layer", "organic_producers"), flow_id)
-            features, surface = allocate_by_stated_tonnage(total_base, layer, grid, districts)
+            layer = _producers(layers, spec, flow_id)
+            features, surface = allocate_by_stated_tonnage(total_base, layer, grid, districts, equal=spec.get("weights") == "equal")
         elif proxy == "area":
             layer = _require(layers, spec.get("layer", "parks"), flow_id)
             features, surface, total_base = allocate_by_area(layer, grid, districts, total_base)
         else:
             share_rows = spec["activity_shares"]
-            shares = {k: float(flow_row(flows, v)["value_canonical"]) for k, v in share_rows.items()}
+            shares = {k: central_value(flow_row(flows, v)) for k, v in share_rows.items()}
             rows = rows + tuple(share_rows.values())
-            ref_year = int(flow_row(flows, share_rows["new_build"])["year"])  # the year the turnover split describes
+            ref_year = int(flow_row(flows, spec["total"]["row"])["year"]) if "row" in spec.get("total", {}) else int(
+                flow_row(flows, share_rows["new_build"])["year"])  # the year the stock's age is counted to
             features, surface = allocate_by_construction_activity(
                 total_base, shares, layers.get("construction_sites"), _require(layers, "building_stock", flow_id), grid, districts, ref_year)
         features["proxy"] = proxy
@@ -130,9 +143,32 @@ def allocate_flows(specs: dict[str, dict], flows: pd.DataFrame, layers: dict[str
         result[flow_id] = Allocation(
             id=flow_id, title=dict(spec["title"]), unit=unit, base_unit="kg/yr" if unit == "t/yr" else "m2", per_unit=per_unit,
             total_base=int(total_base), proxy=proxy, note=spec["note"], rows=rows, features=features, surface_base=surface,
+            report_lines=spec.get("report_lines", ""),
         )
         log.info("allocated %s: %.0f %s by %s over %d features", flow_id, result[flow_id].total, unit, proxy, len(features))
     return result
+
+
+def central_value(row: pd.Series) -> float:
+    """A row's canonical value, or the midpoint of its range when it gives one (``value_high``)."""
+    low, high = float(row["value_canonical"]), float(row["value_high_canonical"])
+    return (low + high) / 2 if np.isfinite(high) else low
+
+
+def _producers(layers: dict[str, gpd.GeoDataFrame], spec: dict, flow_id: str) -> gpd.GeoDataFrame:
+    """The producers a stated-tonnage flow may come from: ``classes`` of the layer, inside ``within_layer``."""
+    name = spec.get("layer", "organic_producers")
+    frame = _require(layers, name, flow_id)
+    if "classes" in spec:
+        frame = frame[frame["class"].isin(spec["classes"])]
+    if "within_layer" in spec:
+        area = shapely.union_all(_require(layers, spec["within_layer"], flow_id).geometry.values)
+        shapely.prepare(area)
+        frame = frame[shapely.intersects(area, frame.geometry.values)]
+    if not len(frame):
+        raise LayerError("no producer left for the flow", layer=name, column=f"allocations/{flow_id}",
+                         expected="features of the allocation's classes inside its within_layer")
+    return frame
 
 
 def _require(layers: dict[str, gpd.GeoDataFrame], name: str, purpose: str) -> gpd.GeoDataFrame:
@@ -144,11 +180,12 @@ def _require(layers: dict[str, gpd.GeoDataFrame], name: str, purpose: str) -> gp
 # --- proxies ------------------------------------------------------------------------------------
 
 def allocate_by_population(total_kg: int, districts: gpd.GeoDataFrame, grid: AnalysisGrid,
-                           residential_share: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+                           people: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
     """Split ``total_kg`` over districts by ``population``, then over each district's cells.
 
-    Within a district, cells are weighted by the area they share with it times their
-    residential share; a district without residential cells uses area alone.
+    Within a district, cells are weighted by ``people`` (persons per cell, or a 0-1
+    residential share) times the share of the cell inside the district; a district
+    where nobody lives uses area alone. Vectorised over (district, cell) pairs.
     """
     if "population" not in districts.columns or districts["population"].isna().any():
         raise LayerError("population missing", layer="districts", column="population",
@@ -158,9 +195,9 @@ def allocate_by_population(total_kg: int, districts: gpd.GeoDataFrame, grid: Ana
         raise LayerError("populations sum to zero", layer="districts", column="population", expected="positive populations")
     district_kg = largest_remainder(total_kg, population)
     feature, cell, count = feature_cell_weights(districts.geometry.values, grid)
-    residential = residential_share.ravel()[cell] * count
-    has_residential = np.bincount(feature, weights=residential, minlength=len(districts)) > 0
-    weights = np.where(has_residential[feature], residential, count)
+    living = np.asarray(people, dtype=np.float64).ravel()[cell] * count
+    inhabited = np.bincount(feature, weights=living, minlength=len(districts)) > 0
+    weights = np.where(inhabited[feature], living, count)
     cell_kg = largest_remainder_grouped(district_kg, feature, weights)
     surface = np.bincount(cell, weights=cell_kg, minlength=grid.width * grid.height).astype(np.int64).reshape(grid.shape)
     features = pd.DataFrame({
@@ -171,14 +208,14 @@ def allocate_by_population(total_kg: int, districts: gpd.GeoDataFrame, grid: Ana
 
 
 def allocate_by_stated_tonnage(total_kg: int, producers: gpd.GeoDataFrame, grid: AnalysisGrid,
-                               districts: gpd.GeoDataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """Producers with a stated ``tonnage_t_yr`` keep it; the rest of ``total_kg`` goes by ``size_weight``."""
+                               districts: gpd.GeoDataFrame, *, equal: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
+    """Producers with a stated ``tonnage_t_yr`` keep it; the rest of ``total_kg`` goes by ``size_weight`` (or equally)."""
     stated = producers["tonnage_t_yr"] if "tonnage_t_yr" in producers.columns else pd.Series(np.nan, index=producers.index)
     stated_kg = np.where(stated.notna(), np.round(stated.fillna(0).to_numpy(float) * KG_PER_T), 0).astype(np.int64)
     if stated_kg.sum() > total_kg:
         raise LayerError(f"stated tonnages sum to {stated_kg.sum() / KG_PER_T:,.0f} t/yr, more than the flow total {total_kg / KG_PER_T:,.0f} t/yr",
                          layer="organic_producers", column="tonnage_t_yr", expected="stated tonnages within the report's total")
-    size = producers["size_weight"] if "size_weight" in producers.columns else pd.Series(1.0, index=producers.index)
+    size = producers["size_weight"] if "size_weight" in producers.columns and not equal else pd.Series(1.0, index=producers.index)
     size = size.fillna(1.0).to_numpy(float)
     unstated = stated.isna().to_numpy()
     rest = total_kg - int(stated_kg.sum())
@@ -209,64 +246,68 @@ def allocate_by_area(polygons: gpd.GeoDataFrame, grid: AnalysisGrid, districts: 
 def allocate_by_construction_activity(total_kg: int, shares: dict[str, float], sites: gpd.GeoDataFrame | None,
                                       stock: gpd.GeoDataFrame, grid: AnalysisGrid, districts: gpd.GeoDataFrame,
                                       reference_year: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """Split C&D waste by turnover share, then within each activity over its features.
+    """Split C&D waste by the share each activity generates, then within each activity over its features.
 
-    - new build → ``new_build`` sites (equally);
-    - renovation → ``renovation`` sites, or the stock by area × age if there are none;
-    - maintenance → the building stock by area × age;
-    - demolition → ``demolition`` sites and stock with ``demolition_planned`` (by area), or the stock by area × age.
+    - new build (offcuts) → ``new_build`` sites (equally), or the stock by area without any;
+    - renovation (and ``maintenance`` when given separately) → the building stock by area × age (apartment
+      renovation happens all over the ageing stock) plus ``renovation`` sites, each weighing as much as an
+      average stock block;
+    - demolition → stock with ``demolition_planned`` (by area) and ``demolition`` sites (each as an average
+      planned block); the stock by area × age when neither exists.
+
+    Each feature row keeps its ``component`` (the activity); totals are exact per activity.
     """
-    activities = ["new_build", "renovation", "maintenance", "demolition"]
+    activities = [a for a in ("demolition", "renovation", "maintenance", "new_build") if a in shares]
     activity_kg = dict(zip(activities, largest_remainder(total_kg, np.array([shares[a] for a in activities]))))
     stock_area = shapely.area(stock.geometry.values)
     stock_age = np.array([_period_age(p, reference_year) for p in stock["built_period"]])
     stock_weight = stock_area * stock_age
     site_class = sites["class"].to_numpy() if sites is not None and len(sites) else np.array([], dtype=object)
 
-    parts: list[tuple[gpd.GeoDataFrame, str, str, np.ndarray, np.ndarray]] = []  # frame, layer, id column, amounts, weights
+    parts: list[tuple[str, gpd.GeoDataFrame, str, str, np.ndarray, np.ndarray]] = []  # activity, frame, layer, id column, amounts, weights
 
-    def to_sites(activity: str) -> bool:
-        mask = site_class == activity
-        if not mask.any():
-            return False
-        chosen = sites[mask]
-        weights = np.ones(len(chosen))
-        parts.append((chosen, "construction_sites", "site_id", largest_remainder(activity_kg[activity], weights), weights))
-        return True
+    def spread(activity: str, pieces: list[tuple[gpd.GeoDataFrame, str, str, np.ndarray]]) -> None:
+        """Share ``activity``'s total over several feature sets at once (one apportionment, exact)."""
+        pieces = [p for p in pieces if len(p[0])]
+        weights = np.concatenate([p[3] for p in pieces])
+        amounts = largest_remainder(activity_kg[activity], weights)
+        start = 0
+        for frame, layer, id_column, w in pieces:
+            parts.append((activity, frame, layer, id_column, amounts[start:start + len(frame)], w))
+            start += len(frame)
 
-    def to_stock(activity: str, weights: np.ndarray, mask: np.ndarray | None = None) -> None:
-        chosen = stock if mask is None else stock[mask]
-        w = weights if mask is None else weights[mask]
-        parts.append((chosen, "building_stock", "stock_id", largest_remainder(activity_kg[activity], w), w))
-
-    if activity_kg["new_build"] and not to_sites("new_build"):
-        to_stock("new_build", stock_area)
-    if activity_kg["renovation"] and not to_sites("renovation"):
-        to_stock("renovation", stock_weight)
-    if activity_kg["maintenance"]:
-        to_stock("maintenance", stock_weight)
-    if activity_kg["demolition"]:
+    if activity_kg.get("new_build"):
+        mask = site_class == "new_build"
+        if mask.any():
+            spread("new_build", [(sites[mask], "construction_sites", "site_id", np.ones(int(mask.sum())))])
+        else:
+            spread("new_build", [(stock, "building_stock", "stock_id", stock_area)])
+    for activity in ("renovation", "maintenance"):
+        if activity_kg.get(activity):
+            mask = site_class == "renovation" if activity == "renovation" else np.zeros(len(site_class), bool)
+            pieces = [(stock, "building_stock", "stock_id", stock_weight)]
+            if mask.any():
+                pieces.append((sites[mask], "construction_sites", "site_id", np.full(int(mask.sum()), stock_weight.mean())))
+            spread(activity, pieces)
+    if activity_kg.get("demolition"):
         planned = stock["demolition_planned"].fillna(False).astype(bool).to_numpy() if "demolition_planned" in stock.columns else np.zeros(len(stock), bool)
         demolition_sites = site_class == "demolition"
         if demolition_sites.any() or planned.any():
-            # A demolition site counts as much as an average planned block.
-            site_weight = stock_area[planned].mean() if planned.any() else 1.0
-            weights = np.concatenate([np.full(int(demolition_sites.sum()), site_weight), stock_area[planned]])
-            amounts = largest_remainder(activity_kg["demolition"], weights)
-            n_sites = int(demolition_sites.sum())
-            if n_sites:
-                parts.append((sites[demolition_sites], "construction_sites", "site_id", amounts[:n_sites], weights[:n_sites]))
-            if planned.any():
-                parts.append((stock[planned], "building_stock", "stock_id", amounts[n_sites:], weights[n_sites:]))
+            site_weight = stock_area[planned].mean() if planned.any() else 1.0  # a demolition site counts as an average planned block
+            pieces = [(stock[planned], "building_stock", "stock_id", stock_area[planned])]
+            if demolition_sites.any():
+                pieces.insert(0, (sites[demolition_sites], "construction_sites", "site_id", np.full(int(demolition_sites.sum()), site_weight)))
+            spread("demolition", pieces)
         else:
-            to_stock("demolition", stock_weight)
+            spread("demolition", [(stock, "building_stock", "stock_id", stock_weight)])
 
     tables, surface = [], np.zeros(grid.shape, dtype=np.int64)
-    for frame, layer, id_column, amounts, weights in parts:
-        tables.append(_feature_table(frame, layer, id_column, amounts, districts, weights))
+    for activity, frame, layer, id_column, amounts, weights in parts:
+        tables.append(_feature_table(frame, layer, id_column, amounts, districts, weights).assign(component=activity))
         surface += spread_features(amounts, frame.geometry.values, grid)
     features = pd.concat(tables, ignore_index=True)
-    features = features.groupby(["layer", "feature_id", "district_id"], as_index=False, sort=False).agg(amount_base=("amount_base", "sum"), weight=("weight", "sum"))
+    features = features.groupby(["component", "layer", "feature_id", "district_id"], as_index=False, sort=False).agg(
+        amount_base=("amount_base", "sum"), weight=("weight", "sum"))
     return features, surface
 
 

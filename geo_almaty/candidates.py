@@ -20,7 +20,6 @@ from pyproj import Transformer
 from . import settings
 from .errors import LayerError, ProfileError
 from .prepare import Study
-from .rasterize import burn_values
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +40,24 @@ class Candidates:
     def __len__(self) -> int:
         return len(self.x)
 
-    def geometries(self, study: Study) -> np.ndarray:
-        """Candidate polygons (EPSG:32643); square cells are built on demand."""
+    def geometries(self, study: Study, rows: np.ndarray | None = None) -> np.ndarray:
+        """Candidate polygons (EPSG:32643), all or those of ``rows``; square cells are built on demand."""
+        if self._geometry is None and rows is not None and self.kind == "square":
+            half = self.size_m / 2
+            x, y = self.x[rows], self.y[rows]
+            return shapely.box(x - half, y - half, x + half, y + half)
         if self._geometry is None:
             half = self.size_m / 2
             self._geometry = shapely.box(self.x - half, self.y - half, self.x + half, self.y + half)
-        return self._geometry
+        return self._geometry if rows is None else self._geometry[rows]
 
-    def labels(self) -> np.ndarray:
-        """Readable ids: ``r<row>c<col>`` for grid cells, the layer's ids or H3 indexes otherwise."""
+    def labels(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Readable ids of ``rows`` (default all): ``r<row>c<col>`` for grid cells, the layer's ids or H3 indexes otherwise."""
+        ids = self.ids if rows is None else self.ids[np.asarray(rows, dtype=np.int64)]
         if self.kind == "square" and self._grid_shape is not None:
             width = self._grid_shape[1]
-            return np.char.add(np.char.add("r", (self.ids // width).astype(str)), np.char.add("c", (self.ids % width).astype(str)))
-        return self.ids.astype(str)
+            return np.char.add(np.char.add("r", (ids // width).astype(str)), np.char.add("c", (ids % width).astype(str)))
+        return ids.astype(str)
 
 
 def square_candidates(study: Study) -> Candidates:
@@ -117,11 +121,15 @@ def _cells_of(study: Study, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 # --- exclusions -----------------------------------------------------------------------------------
 
 def exclusion_geometry(study: Study, rule: dict) -> shapely.Geometry | None:
-    """Union of the features an exclusion rule names, buffered by ``buffer_m`` (None if the layer is absent)."""
+    """Union of the features an exclusion rule names, buffered (None if the layer is absent).
+
+    Each feature is buffered by ``buffer_m`` plus, with ``buffer_column``, its own value
+    of that column (m): settlements as discs of their footprint radius plus an odour zone.
+    """
     frame = study.layer(rule["layer"])
     if frame is None:
         if rule.get("optional", True):
-            log.info("exclusion %s skipped: layer %s has no data", rule["id"], rule["layer"])
+            log.warning("exclusion %s skipped: layer %s has no data", rule["id"], rule["layer"])
             return None
         raise ProfileError("exclusion layer is not loaded", layer=rule["layer"], column=f"exclusions/{rule['id']}", expected="a loaded layer")
     if "classes" in rule:
@@ -130,32 +138,31 @@ def exclusion_geometry(study: Study, rule: dict) -> shapely.Geometry | None:
     if not len(frame):
         return None
     geoms = frame.geometry.values
-    buffer_m = float(rule.get("buffer_m", 0))
-    if buffer_m > 0:
+    buffer_m = np.full(len(frame), float(rule.get("buffer_m", 0)))
+    if "buffer_column" in rule:  # a footprint per feature (e.g. a settlement's radius), then the rule's buffer
+        column = rule["buffer_column"]
+        if column not in frame.columns:
+            raise ProfileError(f"no column '{column}'", layer=rule["layer"], column=f"exclusions/{rule['id']}/buffer_column",
+                               expected="a numeric column of the layer (metres)")
+        buffer_m = buffer_m + frame[column].astype(float).fillna(0.0).clip(lower=0.0).to_numpy()
+    if (buffer_m > 0).any():
         geoms = shapely.buffer(geoms, buffer_m, quad_segs=8)
     return shapely.union_all(geoms)
 
 
 def apply_exclusions(study: Study, candidates: Candidates, rules: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """Which candidates an exclusion rule removes, and the first rule's id for each (``''`` if none).
+    """Which candidates the profile exclusion ``rules`` remove, and the first rule's id for each (``''`` if none).
 
     Grid candidates are excluded when their cell centre lies in the (buffered)
     features, via a raster burn; hexagons by their centre, user features when they
-    intersect.
+    intersect. (Scoring keeps every rule per candidate: :func:`geo_almaty.siting.zones.evaluate_rules`.)
     """
+    from .siting.zones import profile_rule_mask
+
     excluded = np.zeros(len(candidates), dtype=bool)
     reason = np.full(len(candidates), "", dtype=object)
     for rule in rules:
-        geometry = exclusion_geometry(study, rule)
-        if geometry is None:
-            continue
-        if candidates.kind == "square":
-            mask = burn_values([geometry], [1], study.grid).astype(bool).ravel()[candidates.cell]
-        elif candidates.kind == "hex":
-            shapely.prepare(geometry)
-            mask = shapely.contains_xy(geometry, candidates.x, candidates.y)
-        else:
-            mask = shapely.intersects(candidates.geometries(study), geometry)
+        mask = profile_rule_mask(study, candidates, rule)
         new = mask & ~excluded
         reason[new] = rule["id"]
         excluded |= mask

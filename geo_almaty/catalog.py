@@ -48,6 +48,10 @@ class SourceSpec:
     defaults: dict[str, Any] = field(default_factory=dict)
     band: int = 1
     osm_graph: Path | None = None
+    licence: str | None = None
+    attribution: dict[str, str] = field(default_factory=dict)
+    #: How road lines of this file become a network (``snap_tolerance_m``, ``split_crossings``).
+    topology: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class LayerSpec:
     list_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
     columns: dict[str, ColumnSpec] = field(default_factory=dict)
     optional: bool = False
+    extent: str = "study_area"
     units: str | None = None
     source: SourceSpec | None = None
 
@@ -117,6 +122,8 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Catalog:
     layers: dict[str, LayerSpec] = dict(base.layers) if base else {}
     for name, entry in document["layers"].items():
         layers[name] = _merge_layer(name, entry, layers.get(name), path)
+        if "crs" in entry.get("source", {}):
+            _check_crs(entry["source"]["crs"], path, name)
     return Catalog(
         path=path,
         name=document.get("name", base.name if base else path.stem),
@@ -145,7 +152,7 @@ def _spec_fields(name: str, entry: dict[str, Any], path: Path, *, partial: bool)
     fields: dict[str, Any] = {}
     if not partial:
         fields["name"] = name
-    simple = ("title", "role", "kind", "geometry", "id_column", "class_column", "classes_from", "optional", "units")
+    simple = ("title", "role", "kind", "geometry", "id_column", "class_column", "classes_from", "optional", "extent", "units")
     for key in simple:
         if key in entry:
             fields[key] = entry[key]
@@ -158,6 +165,20 @@ def _spec_fields(name: str, entry: dict[str, Any], path: Path, *, partial: bool)
     if fields.get("class_column") and not (fields.get("classes") or partial):
         raise CatalogError("class_column without classes", file=path, layer=name, column="classes", expected="the list of allowed class values")
     return fields
+
+
+def _check_crs(value: str, path: Path, layer: str) -> None:
+    """Refuse a ``source.crs`` that PROJ does not know (e.g. EPSG:999999) when the catalog is read."""
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        crs = CRS.from_user_input(value)
+    except CRSError:
+        raise CatalogError(f"unknown CRS '{value}'", file=path, layer=layer, column="source.crs", expected="a CRS PROJ knows, such as EPSG:4326 or EPSG:32643") from None
+    if not (crs.is_geographic or crs.is_projected):
+        raise CatalogError(f"CRS '{value}' is neither geographic nor projected", file=path, layer=layer, column="source.crs",
+                           expected="a 2-D CRS such as EPSG:4326 (lon/lat) or EPSG:32643 (UTM 43N)")
 
 
 def _source(entry: dict[str, Any], catalog_path: Path) -> SourceSpec:
@@ -174,4 +195,29 @@ def _source(entry: dict[str, Any], catalog_path: Path) -> SourceSpec:
         defaults=dict(entry.get("defaults", {})),
         band=int(entry.get("band", 1)),
         osm_graph=(base / entry["osm_graph"]).resolve() if "osm_graph" in entry else None,
+        licence=entry.get("licence"),
+        attribution=dict(entry.get("attribution", {})),
+        topology=dict(entry.get("topology", {})),
     )
+
+
+def catalog_attributions(catalog: Catalog, layer_names: list[str] | tuple[str, ...]) -> list[dict[str, str]]:
+    """The credit lines (``{ru, kk, en, licence}``) that a map drawing ``layer_names`` must show.
+
+    A source's ``attribution`` may hold several credits separated by ``"; "`` (with as
+    many ``"; "``-separated ``licence`` parts); each credit is listed once, in the order
+    of ``layer_names``. Layers the catalog lacks, or whose source names no attribution,
+    add nothing.
+    """
+    seen: dict[str, dict[str, str]] = {}
+    for name in layer_names:
+        spec = catalog.layers.get(name)
+        if spec is None or spec.source is None or not spec.source.attribution:
+            continue
+        texts = {lang: spec.source.attribution[lang].split("; ") for lang in ("ru", "kk", "en")}
+        licences = (spec.source.licence or "").split("; ")
+        for i, en in enumerate(texts["en"]):
+            entry = {lang: (parts[i] if i < len(parts) else parts[-1]) for lang, parts in texts.items()}
+            entry["licence"] = licences[i] if i < len(licences) else licences[-1]
+            seen.setdefault(en, entry)
+    return list(seen.values())

@@ -36,8 +36,38 @@ def schema_registry() -> Registry:
     return Registry().with_resources(resources)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that repeats a key (PyYAML would keep the last one silently)."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            duplicate = key in seen
+        except TypeError:  # an unhashable key; the base constructor reports it
+            break
+        if duplicate:
+            first = seen[key].start_mark
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}' (first at line {first.line + 1}); YAML would silently keep only the last one",
+                key_node.start_mark)
+        seen[key] = key_node
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse YAML text like ``yaml.safe_load``, but refuse duplicate keys (``yaml.YAMLError``)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def read_yaml(path: str | Path, error_cls: type[InputError] = InputError) -> Any:
-    """Parse a YAML file; a missing or malformed file raises ``error_cls`` with one line."""
+    """Parse a YAML file; a missing or malformed file, or a repeated key, raises ``error_cls`` with one line."""
     path = Path(path)
     if not path.is_file():
         raise error_cls("file not found", file=path, expected="an existing YAML file")
@@ -46,7 +76,7 @@ def read_yaml(path: str | Path, error_cls: type[InputError] = InputError) -> Any
     except UnicodeDecodeError as exc:
         raise error_cls(f"not UTF-8 ({exc.reason} at byte {exc.start})", file=path, expected="UTF-8 text") from None
     try:
-        return yaml.safe_load(text)
+        return parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -63,6 +63,31 @@ def check_near_almaty(frame: GeoDataFrame, *, id_column: str | None = None, file
     )
 
 
+def check_within_extent(frame: GeoDataFrame, extent: shapely.Geometry, *, id_column: str | None = None, file: str | None = None,
+                        layer: str | None = None, margin_m: float = settings.STUDY_AREA_MARGIN_M) -> None:
+    """Refuse a layer (in EPSG:32643) with features that do not touch ``extent`` (the study area grown by ``margin_m``)."""
+    shapely.prepare(extent)
+    geoms = np.asarray(frame.geometry.values)
+    with np.errstate(invalid="ignore"):
+        inside = shapely.intersects(extent, geoms)
+    far = ~inside
+    if not far.any():
+        return
+    first = int(np.flatnonzero(far)[0])
+    ident = frame.iloc[first][id_column] if id_column and id_column in frame.columns else first
+    raise LayerError(
+        f"{int(far.sum())} of {len(frame)} features lie outside the study area and the {margin_m / 1000:.0f} km around it "
+        f"(first: feature {ident}){_swap_hint(frame.iloc[[first]])}",
+        file=file, layer=layer, column="geometry",
+        expected="features in the study area (check the CRS and the lon/lat order; oblast-wide layers take extent: region in the catalog)",
+    )
+
+
+def study_extent(area: shapely.Geometry, margin_m: float = settings.STUDY_AREA_MARGIN_M) -> shapely.Geometry:
+    """The study area (EPSG:32643) grown by ``margin_m``, simplified first so large outlines buffer fast."""
+    return shapely.buffer(shapely.simplify(area, min(500.0, margin_m / 10)), margin_m, quad_segs=4)
+
+
 def _swap_hint(one: GeoDataFrame) -> str:
     """' — lon/lat look swapped' when swapping the first far feature's coordinates lands it in Almaty."""
     try:

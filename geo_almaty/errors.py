@@ -124,5 +124,29 @@ class LocateError(InputError):
     kind = "locate"
 
 
+class NetworkError(InputError):
+    """A road network cannot be built: no connected roads, a GraphML without lengths, a geographic CRS."""
+
+    kind = "network"
+
+
 class OfflineAssetError(GeoAlmatyError):
     """A map refers to a web asset (script, stylesheet, image) that no installed package provides offline."""
+
+
+class OutputError(InputError):
+    """An output cannot be written where asked: ``--out`` is a file, exists, or its folder is not writable."""
+
+    kind = "output"
+
+
+class MemoryBudgetError(InputError):
+    """The work would need more memory than the budget allows; the message gives the estimate and a remedy."""
+
+    kind = "memory"
+
+
+class SelectionError(InputError):
+    """No site can be chosen: no candidate, every candidate excluded, or a count of sites below 1."""
+
+    kind = "selection"

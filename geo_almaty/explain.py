@@ -4,18 +4,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import settings
 from .allocate import Allocation
 from .i18n import text
 from .score import ScoreResult
+from .textsafe import clean_text
 
 
 def feature_name(frame: pd.DataFrame, index: int, lang: str) -> str | None:
     """Name of feature ``index`` of ``frame`` in ``lang`` (falls back to Russian, then English)."""
     row = frame.iloc[int(index)]
     for column in (f"name_{lang}", "name_ru", "name_en"):
-        value = row.get(column) if column in frame.columns else None
-        if isinstance(value, str) and value.strip():
-            return value.strip()
+        value = clean_text(row.get(column)) if column in frame.columns else None
+        if value:
+            return value
     return None
 
 
@@ -37,15 +39,45 @@ def format_distance(metres: float, lang: str) -> str:
     return f"{number if lang == 'en' else number.replace('.', ',')} {text('unit_km', lang)}"
 
 
+def format_road(value: float, metric: str, lang: str) -> str:
+    """A road criterion's raw value (km or min) as '12 km by road' or '14 min by road'."""
+    if metric == "road_min":
+        return f"{value:,.0f} {text('unit_min', lang)} {text('by_road', lang)}".replace(",", "\u202f")
+    return f"{format_distance(value * 1000, lang)} {text('by_road', lang)}"
+
+
+def straight_comparison(result: ScoreResult, site: int, criterion_id: str) -> float:
+    """The straight-line comparison of a road criterion at ``site`` (m, or the amount within the radius); NaN if none."""
+    road = result.road.get(criterion_id)
+    if road is None or road.straight is None:
+        return float("nan")
+    return float(road.straight(np.array([site]))[0])
+
+
+def _road_suffix(result: ScoreResult, spec: dict, lang: str) -> str:
+    road = result.road.get(spec["id"])
+    if road is not None and road.fallback:
+        return f" ({text('road_fallback', lang).format(factor=f'{settings.FALLBACK_CIRCUITY:.2f}')})"
+    return ""
+
+
 def describe_raw(result: ScoreResult, site: int, j: int, lang: str, allocations: dict[str, Allocation]) -> str:
-    """The raw value of criterion ``j`` at candidate ``site`` in words."""
+    """The raw value of criterion ``j`` at candidate ``site`` in words; road criteria give the straight line beside."""
     spec = result.criteria[j]
     value = result.raw[site, j]
     if not np.isfinite(value):
         return "—"
     kind = spec["type"]
+    metric = spec.get("metric", "straight")
     if kind in ("distance", "colocation"):
-        words = format_distance(value, lang)
+        if metric == "straight":
+            words = format_distance(value, lang)
+        else:
+            words = format_road(value, metric, lang)
+            straight = straight_comparison(result, site, spec["id"])
+            if np.isfinite(straight):
+                words += f" · {format_distance(straight, lang)} {text('straight_line', lang)}"
+            words += _road_suffix(result, spec, lang)
         found = result.nearest.get(spec["id"])
         if found is not None:
             name = feature_name(found.features, found.nearest[site], lang)
@@ -55,8 +87,16 @@ def describe_raw(result: ScoreResult, site: int, j: int, lang: str, allocations:
     if kind == "reachable":
         allocation = allocations.get(spec["allocation"])
         unit = allocation.unit if allocation else "t/yr"
-        within = text("within_radius", lang).format(radius=format_distance(spec["radius_m"], lang))
-        return f"{format_amount(value, unit, lang)} {within}"
+        if metric == "straight":
+            within = text("within_radius", lang).format(radius=format_distance(spec["radius_m"], lang))
+            return f"{format_amount(value, unit, lang)} {within}"
+        reach = format_distance(spec["radius_m"], lang) if metric == "road_km" else f"{spec['radius_min']:g} {text('unit_min', lang)}"
+        words = f"{format_amount(value, unit, lang)} {text('within_road_radius', lang).format(radius=reach)}"
+        straight = straight_comparison(result, site, spec["id"])
+        if np.isfinite(straight):
+            crow = text("within_straight_radius", lang).format(radius=format_distance(spec["radius_m"], lang))
+            words += f" · {format_amount(straight, unit, lang)} {crow}"
+        return words + _road_suffix(result, spec, lang)
     if kind == "share":
         return f"{value:.0%}"
     if spec.get("raster") == "slope":

@@ -11,9 +11,11 @@ import csv
 import logging
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import settings
@@ -32,6 +34,14 @@ QUANTITIES = ("mass_flow", "emission", "share", "capacity", "count", "area", "po
 #: Quantities that describe a movement and therefore need both nodes.
 FLOW_QUANTITIES = ("mass_flow", "emission")
 STATUSES = ("reported", "corrected", "printed", "uncertain", "derived")
+#: Figures that are not the report's (``data/external.csv``): each names its source, address and year.
+EXTERNAL_COLUMNS = (
+    "id", "sector", "material", "quantity", "from_node", "to_node", "value", "value_high",
+    "unit", "year", "source", "url", "quote", "status", "note",
+)
+EXTERNAL_REQUIRED = ("id", "sector", "material", "quantity", "value", "unit", "year", "source", "url", "status", "note")
+#: reported: as the source publishes it; literature: a published range or coefficient applied here; uncertain: doubtful.
+EXTERNAL_STATUSES = ("reported", "literature", "uncertain")
 LABEL_KINDS = ("material", "node", "sector", "quantity")
 _LINE_RANGE = re.compile(r"^\s*(\d+)(?:\s*-\s*(\d+))?\s*$")
 
@@ -39,6 +49,11 @@ _LINE_RANGE = re.compile(r"^\s*(\d+)(?:\s*-\s*(\d+))?\s*$")
 def flows_path() -> Path:
     """Default flow table."""
     return settings.data_dir() / "flows.csv"
+
+
+def external_path() -> Path:
+    """Default table of figures that are not in the report (with source, address and year)."""
+    return settings.data_dir() / "external.csv"
 
 
 def labels_path() -> Path:
@@ -107,13 +122,19 @@ def load_labels(path: str | Path | None = None) -> pd.DataFrame:
     return frame.set_index(["kind", "key"]).sort_index()
 
 
-def load_flows(path: str | Path | None = None, labels: pd.DataFrame | None = None) -> pd.DataFrame:
+def load_flows(path: str | Path | None = None, labels: pd.DataFrame | None = None, *,
+               external: bool | str | Path = True) -> pd.DataFrame:
     """Load and validate the flow table; add canonical values.
 
     Returns one row per figure with the table's columns plus ``value_canonical``,
-    ``value_high_canonical`` (NaN without a range) and ``canonical_unit``. Raises
-    :class:`FlowDataError` naming the row for a missing or negative value, an
-    unknown unit, sector, quantity, status or node, or a malformed line range.
+    ``value_high_canonical`` (NaN without a range), ``canonical_unit`` and ``origin``
+    (``report``). Raises :class:`FlowDataError` naming the row for a missing or negative
+    value, an unknown unit, sector, quantity, status or node, or a malformed line range.
+
+    ``external`` adds the figures that are not the report's (``origin`` ``external``,
+    with ``source``, ``url`` and ``quote``): ``True`` reads ``external.csv`` beside the
+    table when it exists, a path reads that file, ``False`` none. Expressions refer to
+    both kinds of row by id.
     """
     path = Path(path) if path else flows_path()
     if labels is None:
@@ -130,6 +151,16 @@ def load_flows(path: str | Path | None = None, labels: pd.DataFrame | None = Non
     for row_no, row in enumerate(rows, start=2):
         where = f"{row_no} (id '{row['id']}')" if row.get("id") else row_no
         records.append(_validate_row(row, path, where, known_keys, seen_ids, row_no))
+    extra = path.parent / "external.csv" if external is True else (Path(external) if external else None)
+    if extra is not None and (extra.is_file() or external is not True):
+        ext_rows = _read_csv(extra, "external figure table")
+        missing_cols = [c for c in EXTERNAL_COLUMNS if ext_rows and c not in ext_rows[0]]
+        if missing_cols:
+            raise FlowDataError(f"missing column(s) {', '.join(missing_cols)}", file=extra, expected=", ".join(EXTERNAL_COLUMNS))
+        seen_external = {k: v for k, v in seen_ids.items()}
+        for row_no, row in enumerate(ext_rows, start=2):
+            where = f"{row_no} (id '{row['id']}')" if row.get("id") else row_no
+            records.append(_validate_row(row, extra, where, known_keys, seen_external, row_no, external=True))
     frame = pd.DataFrame.from_records(records)
     frame["year"] = frame["year"].astype(int)
     frame = frame.set_index("id", drop=False)
@@ -137,17 +168,25 @@ def load_flows(path: str | Path | None = None, labels: pd.DataFrame | None = Non
     return frame
 
 
-def _validate_row(row: dict[str, str], path: Path, where: object, known: dict[str, set[str]], seen_ids: dict[str, int], row_no: int) -> dict:
+def report_rows(flows: pd.DataFrame) -> pd.DataFrame:
+    """Only the report's own figures (``origin == 'report'``)."""
+    return flows[flows["origin"] == "report"]
+
+
+def _validate_row(row: dict[str, str], path: Path, where: object, known: dict[str, set[str]], seen_ids: dict[str, int], row_no: int,
+                  *, external: bool = False) -> dict:
     def fail(column: str, problem: str, expected: str) -> FlowDataError:
         return FlowDataError(problem, file=path, column=column, row=where, expected=expected)
 
-    for col in REQUIRED_COLUMNS:
+    for col in EXTERNAL_REQUIRED if external else REQUIRED_COLUMNS:
         if not row.get(col):
             raise fail(col, "missing value", "a value in every required column")
     if row["id"] in seen_ids:
-        raise fail("id", f"duplicate id (first on row {seen_ids[row['id']]})", "unique ids")
+        raise fail("id", f"duplicate id (first on row {seen_ids[row['id']]})", "unique ids (across the report's and the external figures)")
     seen_ids[row["id"]] = row_no
-    for col, allowed in (("sector", SECTORS), ("quantity", QUANTITIES), ("status", STATUSES)):
+    if external and not re.match(r"^https?://", row["url"]):
+        raise fail("url", f"not a web address: '{row['url']}'", "the address of the source (http:// or https://)")
+    for col, allowed in (("sector", SECTORS), ("quantity", QUANTITIES), ("status", EXTERNAL_STATUSES if external else STATUSES)):
         if row[col] not in allowed:
             raise fail(col, f"unknown {col} '{row[col]}'", ", ".join(allowed))
     if row["unit"] not in UNITS:
@@ -172,10 +211,11 @@ def _validate_row(row: dict[str, str], path: Path, where: object, known: dict[st
         raise fail("year", f"not a year: '{row['year']}'", "a four-digit year") from None
     if not 1900 <= year <= 2100:
         raise fail("year", f"implausible year {year}", "a year between 1900 and 2100")
-    try:
-        parse_line_ranges(row["report_lines"])
-    except ValueError as exc:
-        raise fail("report_lines", f"malformed line range '{exc}'", "ranges like 2445-2448;2458") from None
+    if not external:
+        try:
+            parse_line_ranges(row["report_lines"])
+        except ValueError as exc:
+            raise fail("report_lines", f"malformed line range '{exc}'", "ranges like 2445-2448;2458") from None
     if row["material"] not in known["material"]:
         raise fail("material", f"no label for material '{row['material']}'", "a key of kind 'material' in labels.csv")
     for col in ("from_node", "to_node"):
@@ -187,6 +227,10 @@ def _validate_row(row: dict[str, str], path: Path, where: object, known: dict[st
     unit_canonical = canonical_unit(row["unit"])
     factor = UNITS[row["unit"]].factor
     out = {col: row.get(col, "") for col in FLOW_COLUMNS}
+    if external:
+        out.update(report_lines="", quote_ru=row.get("quote", ""))
+    out.update(origin="external" if external else "report", source=row.get("source", "") if external else "",
+               url=row.get("url", "") if external else "")
     out.update(
         value=value,
         value_high=value_high,
@@ -244,27 +288,32 @@ def label(labels: pd.DataFrame, kind: str, key: str, lang: str) -> str:
 class Quantity:
     """The value of a flow expression, its canonical unit and the rows it was computed from."""
 
-    value: float
+    value: float | np.ndarray
     unit: str
     rows: tuple[str, ...]
 
 
-def evaluate(expr: dict, flows: pd.DataFrame, *, where: str = "expression") -> Quantity:
+def evaluate(expr: dict, flows: pd.DataFrame, *, where: str = "expression",
+             values: Mapping[str, float | np.ndarray] | None = None) -> Quantity:
     """Evaluate a declarative flow expression over canonical values.
 
     Forms: ``{row: id}``, ``{sum: [ids]}``, ``{difference: [a, b, ...]}`` (a - b - ...),
     ``{product: [a, b]}`` (one factor must be a share), ``{ratio: [a, b]}`` and
     ``{constant: x, why: "..."}``. Used by Sankey layouts and consistency checks so
     that every derived number is computed from rows, never typed in.
+
+    ``values`` replaces the canonical value of some rows, e.g. by arrays of Monte
+    Carlo samples (:mod:`geo_almaty.robust`); the result is then an array too.
     """
     if "row" in expr:
         row = flow_row(flows, expr["row"])
-        return Quantity(float(row["value_canonical"]), str(row["canonical_unit"]), (expr["row"],))
+        value = values[expr["row"]] if values is not None and expr["row"] in values else float(row["value_canonical"])
+        return Quantity(value, str(row["canonical_unit"]), (expr["row"],))
     if "constant" in expr:
         return Quantity(float(expr["constant"]), str(expr.get("unit", "fraction")), ())
     for op in ("sum", "difference", "product", "ratio"):
         if op in expr:
-            parts = [evaluate({"row": r} if isinstance(r, str) else r, flows, where=where) for r in expr[op]]
+            parts = [evaluate({"row": r} if isinstance(r, str) else r, flows, where=where, values=values) for r in expr[op]]
             return _combine(op, parts, where)
     raise FlowDataError(f"unknown expression {sorted(expr)}", column=where, expected="row, sum, difference, product, ratio or constant")
 
@@ -286,7 +335,7 @@ def _combine(op: str, parts: list[Quantity], where: str) -> Quantity:
             raise FlowDataError(f"product of {units}", column=where, expected="one operand to be a share")
         unit = a.unit if b.unit == "fraction" else b.unit
         return Quantity(a.value * b.value, unit, rows)
-    if b.value == 0:
+    if np.any(np.asarray(b.value) == 0):
         raise FlowDataError("ratio with a zero denominator", column=where, expected="a non-zero denominator")
     if a.unit == "fraction" and b.unit != "fraction":
         # x / share -> the whole the share is of, in x's unit... only when x is the part.

@@ -24,8 +24,8 @@ class AnalysisGrid:
     @classmethod
     def covering(cls, bounds: tuple[float, float, float, float], cell_size: float = settings.DEFAULT_CELL_SIZE_M) -> AnalysisGrid:
         """The smallest grid aligned to multiples of ``cell_size`` that covers ``bounds`` (minx, miny, maxx, maxy; m)."""
-        if not cell_size > 0:
-            raise InputError(f"cell size {cell_size} m", column="cell_size", expected="a positive cell size in metres")
+        if not (math.isfinite(cell_size) and cell_size > 0):
+            raise InputError(f"cell size {cell_size} m", column="cell_size", expected="a finite, positive cell size in metres")
         minx, miny, maxx, maxy = bounds
         x0 = math.floor(minx / cell_size) * cell_size
         y1 = math.floor(miny / cell_size) * cell_size

@@ -4,8 +4,6 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from . import settings
 from .errors import InputError
 
@@ -13,8 +11,9 @@ from .errors import InputError
 @lru_cache(maxsize=1)
 def messages() -> dict[str, dict[str, str]]:
     """All interface strings, keyed by message id then language."""
-    path = Path(__file__).resolve().parent / "locale" / "messages.yaml"
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    from .config import read_yaml
+
+    return read_yaml(Path(__file__).resolve().parent / "locale" / "messages.yaml")
 
 
 def check_language(lang: str) -> str:

@@ -12,6 +12,7 @@ import logging
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -22,9 +23,10 @@ from pyogrio.errors import DataLayerError, DataSourceError
 
 from . import settings
 from .catalog import GEOMETRY_FAMILIES, Catalog, LayerSpec, SourceSpec
-from .crs import check_near_almaty, parse_crs, to_analysis_crs
+from .crs import check_near_almaty, check_within_extent, parse_crs, study_extent, to_analysis_crs
 from .errors import InputError, LayerError
 from .progress import progress_bar
+from .textsafe import is_missing_text
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +62,15 @@ class LoadedLayer:
     report: LayerReport
 
 
-def read_layer(spec: LayerSpec) -> LoadedLayer:
-    """Read and validate one vector layer; raise :class:`LayerError` if it is unusable."""
+def read_layer(spec: LayerSpec, *, extent: shapely.Geometry | None = None) -> LoadedLayer:
+    """Read and validate one vector layer; raise :class:`LayerError` if it is unusable.
+
+    ``extent`` (EPSG:32643; the study area grown by its margin, see
+    :func:`geo_almaty.crs.study_extent`) is where every feature must touch; a layer
+    marked ``extent: region``, or any layer when ``extent`` is None, must lie
+    within :data:`settings.REGION_RADIUS_M` or :data:`settings.MAX_DISTANCE_FROM_CENTRE_M`
+    of the centre instead.
+    """
     if spec.kind != "vector":
         raise LayerError("not a vector layer", layer=spec.name, expected="a vector layer (rasters are read by geo_almaty.raster)")
     if spec.source is None:
@@ -69,7 +78,7 @@ def read_layer(spec: LayerSpec) -> LoadedLayer:
     source = spec.source
     file = str(source.path)
     report = LayerReport(spec.name, spec.kind, _source_label(source))
-    frame = _read_file(spec, source)
+    frame = _read_file(spec, source, report)
     report.crs = frame.crs.to_string() if frame.crs is not None else ""
     if len(frame) == 0:
         raise LayerError("the layer is empty", file=file, layer=spec.name, expected="at least one feature")
@@ -77,7 +86,12 @@ def read_layer(spec: LayerSpec) -> LoadedLayer:
     frame = _clean_geometries(frame, spec, file, report)
     frame = to_analysis_crs(frame, file=file, layer=spec.name)
     frame = _check_ids(frame, spec, file, report)
-    check_near_almaty(frame, id_column=spec.id_column, file=file, layer=spec.name)
+    if spec.extent == "region":
+        check_near_almaty(frame, id_column=spec.id_column, file=file, layer=spec.name, max_distance_m=settings.REGION_RADIUS_M)
+    elif extent is not None:
+        check_within_extent(frame, extent, id_column=spec.id_column, file=file, layer=spec.name)
+    else:
+        check_near_almaty(frame, id_column=spec.id_column, file=file, layer=spec.name)
     frame = _check_columns(frame, spec, file)
     frame = _check_classes(frame, spec, source, file)
     report.features = len(frame)
@@ -88,11 +102,18 @@ def read_layer(spec: LayerSpec) -> LoadedLayer:
 
 
 def load_layers(catalog: Catalog, names: list[str] | None = None, *, progress: bool = False) -> dict[str, gpd.GeoDataFrame]:
-    """Read the catalog's vector layers that have data (or ``names``), all in EPSG:32643."""
+    """Read the catalog's vector layers that have data (or ``names``), all in EPSG:32643.
+
+    The study area is read first; every other layer must touch it (plus its margin).
+    """
+    from .study_area import study_area_geometry
+
     specs = [catalog.layer(n) for n in names] if names else [s for s in catalog.with_sources() if s.kind == "vector"]
+    area_layer = read_layer(catalog.layer("study_area")).frame if catalog.has_data("study_area") else None
+    extent = study_extent(study_area_geometry(catalog, {"study_area": area_layer} if area_layer is not None else None))
     result = {}
     for spec in progress_bar(specs, desc="layers", unit="layer", enabled=progress):
-        result[spec.name] = read_layer(spec).frame
+        result[spec.name] = area_layer if spec.name == "study_area" else read_layer(spec, extent=extent).frame
     return result
 
 
@@ -100,25 +121,49 @@ def validate_catalog(catalog: Catalog, *, progress: bool = False) -> list[LayerR
     """Try every layer of the catalog and report, without raising, what each one holds."""
     from .raster import raster_report
 
+    from .study_area import study_area_geometry
+
     reports = []
+    try:
+        extent = study_extent(study_area_geometry(catalog))
+    except InputError:
+        extent = None  # the study_area layer's own report below says why; the others get the centre-distance check
     for spec in progress_bar(list(catalog.layers.values()), desc="validate", unit="layer", enabled=progress):
-        if spec.source is None:
-            report = LayerReport(spec.name, spec.kind, "(none)")
-            if not spec.optional:
-                report.problems.append("no source in the catalog")
-            else:
-                report.notes.append("optional layer without data")
+        if spec.source is None and spec.kind == "network" and catalog.has_data("roads"):
+            try:
+                report = _network_report(spec, catalog)
+            except InputError as exc:
+                report = LayerReport(spec.name, spec.kind, "roads", problems=[exc.short()])
             reports.append(report)
+            continue
+        if spec.source is None:
+            # Not a problem by itself: the run's checks (geo_almaty.validate) say whether a profile needs it.
+            note = "optional layer without data" if spec.optional else "no data in this catalog"
+            reports.append(LayerReport(spec.name, spec.kind, "(none)", notes=[note]))
             continue
         try:
             if spec.kind == "raster":
                 report = raster_report(spec, catalog)
+            elif spec.kind == "network":
+                report = _network_report(spec, catalog)
             else:
-                report = read_layer(spec).report
+                report = read_layer(spec, extent=None if spec.name == "study_area" else extent).report
         except InputError as exc:
             report = LayerReport(spec.name, spec.kind, _source_label(spec.source), problems=[exc.short()])
         reports.append(report)
     return reports
+
+
+def _network_report(spec: LayerSpec, catalog: Catalog) -> LayerReport:
+    """Build the catalog's road network (GraphML, or the roads layer) and report its size."""
+    from .network import load_network
+
+    network = load_network(catalog)
+    label = _source_label(spec.source) if spec.source is not None else "built from roads"
+    report = LayerReport(spec.name, spec.kind, label, features=network.n_links, geometry=f"{network.n_nodes:,} nodes",
+                         crs=settings.ANALYSIS_CRS)
+    report.notes.append(network.report.summary())
+    return report
 
 
 def _source_label(source: SourceSpec) -> str:
@@ -126,7 +171,7 @@ def _source_label(source: SourceSpec) -> str:
     return f"{text}:{source.layer}" if source.layer else text
 
 
-def _read_file(spec: LayerSpec, source: SourceSpec) -> gpd.GeoDataFrame:
+def _read_file(spec: LayerSpec, source: SourceSpec, report: LayerReport) -> gpd.GeoDataFrame:
     path, file = source.path, str(source.path)
     if not path.exists():
         raise LayerError("file not found", file=file, layer=spec.name, expected="an existing GIS file (GeoPackage, Shapefile, GeoJSON, FlatGeobuf or CSV)")
@@ -140,11 +185,18 @@ def _read_file(spec: LayerSpec, source: SourceSpec) -> gpd.GeoDataFrame:
         if source.layer not in available:
             raise LayerError(f"no layer '{source.layer}' in the file (it has: {', '.join(available) or 'none'})", file=file, layer=spec.name,
                              column="source.layer", expected="the name of a layer in the file")
+    encoding = source.encoding
+    if encoding is None and path.suffix.lower() == ".shp":
+        guess = guess_dbf_encoding(path)
+        if guess is not None:
+            encoding = guess
+            report.notes.append(f"no .cpg beside the Shapefile: attribute text read as {guess} (guessed from the bytes; "
+                                f"set source.encoding to override)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             warnings.filterwarnings("ignore", message="Could not parse column", category=UserWarning)
-            frame = pyogrio.read_dataframe(path, layer=source.layer, encoding=source.encoding)
+            frame = pyogrio.read_dataframe(path, layer=source.layer, encoding=encoding)
     except UnicodeDecodeError as exc:
         raise LayerError(f"attributes are not {source.encoding or 'UTF-8'} ({exc.reason} at byte {exc.start})", file=file, layer=spec.name,
                          expected="UTF-8 attributes, or source.encoding naming the file's encoding (e.g. cp1251)") from None
@@ -153,13 +205,97 @@ def _read_file(spec: LayerSpec, source: SourceSpec) -> gpd.GeoDataFrame:
     if not isinstance(frame, gpd.GeoDataFrame) or "geometry" not in frame:
         raise LayerError("the file has no geometry", file=file, layer=spec.name, column="geometry", expected=f"{spec.geometry} features")
     _check_text_decoding(frame, spec, source)
-    if frame.crs is None:
-        if source.crs is None:
+    return _declared_crs(frame, spec, source, report)
+
+
+def _declared_crs(frame: gpd.GeoDataFrame, spec: LayerSpec, source: SourceSpec, report: LayerReport) -> gpd.GeoDataFrame:
+    """The catalog's ``source.crs`` wins over the file's CRS (GDAL reports EPSG:4326 for every GeoJSON); say when they differ."""
+    file = str(source.path)
+    if source.crs is None:
+        if frame.crs is None:
             raise LayerError("no CRS", file=file, layer=spec.name, expected="a file with a CRS (.prj, GeoPackage SRS), or source.crs in the catalog")
-        frame = frame.set_crs(parse_crs(source.crs, file=file, layer=spec.name))
-    elif source.crs is not None:
-        log.info("layer %s: file CRS %s kept; source.crs %s ignored", spec.name, frame.crs.to_string(), source.crs)
-    return frame
+        return frame
+    declared = parse_crs(source.crs, file=file, layer=spec.name)
+    if frame.crs is not None and not declared.equals(frame.crs, ignore_axis_order=True):
+        note = f"source.crs {source.crs} overrides the file's CRS {_crs_name(frame.crs)}"
+        report.notes.append(note)
+        log.warning("layer %s (%s): %s", spec.name, source.path.name, note)
+    return frame.set_crs(declared, allow_override=True)
+
+
+def _crs_name(crs) -> str:  # noqa: ANN001 - a pyproj CRS
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.name
+
+
+def guess_dbf_encoding(shp: Path) -> str | None:
+    """The text encoding of a Shapefile's attributes when nothing declares it (no .cpg, no DBF language byte).
+
+    Returns None when the file declares its encoding or its text is plain ASCII
+    (GDAL then reads it right). Otherwise 'UTF-8' when every text field decodes
+    as UTF-8, else the Cyrillic code page (CP1251, RK1048 i.e. KZ-1048, CP866, KOI8-R) whose
+    decoding reads most like Russian or Kazakh text; None for Latin text.
+    """
+    dbf = next((p for p in (shp.with_suffix(".dbf"), shp.with_suffix(".DBF")) if p.is_file()), None)
+    if dbf is None or any(p.is_file() for p in (shp.with_suffix(".cpg"), shp.with_suffix(".CPG"))):
+        return None
+    texts = _dbf_texts(dbf)
+    if texts is None:
+        return None
+    try:
+        for text in texts:
+            text.decode("utf-8")
+        return "UTF-8"
+    except UnicodeDecodeError:
+        pass
+    scores = {codec: _cyrillic_score(texts, codec) for codec in _CYRILLIC_CODECS}
+    best = max(scores, key=scores.get)  # ties keep the first: CP1251
+    return best if scores[best] > 0 else None
+
+
+_CYRILLIC_CODECS = ("CP1251", "RK1048", "CP866", "KOI8-R")  # names both Python and GDAL (iconv) know
+#: Letter frequencies of Russian text (and rough ones for the Kazakh letters): the right code page decodes
+#: the bytes to frequent letters, a wrong one to a permutation of them or to symbols.
+_LETTER_FREQUENCY = dict(zip(
+    "оеаинтсрвлкмдпуяыьгзбчйхжшюцщэфъё" "іқәңұүғөһ",
+    (.1097, .0845, .0801, .0735, .0670, .0626, .0547, .0473, .0454, .0440, .0349, .0321, .0298, .0281, .0262, .0201, .0190,
+     .0174, .0170, .0165, .0159, .0144, .0121, .0097, .0094, .0073, .0064, .0048, .0036, .0032, .0026, .0004, .0004,
+     .030, .020, .015, .012, .012, .010, .008, .008, .001)))
+
+
+def _dbf_texts(dbf: Path, max_records: int = 5000) -> list[bytes] | None:
+    """Non-ASCII values of the character fields of the first ``max_records`` records; None if declared or all ASCII."""
+    data = dbf.read_bytes()
+    if len(data) < 32 or data[29] != 0:  # byte 29: the language driver id, which GDAL honours
+        return None
+    records, header, size = int.from_bytes(data[4:8], "little"), int.from_bytes(data[8:10], "little"), int.from_bytes(data[10:12], "little")
+    fields, offset = [], 1  # each record starts with a deletion flag
+    for pos in range(32, header - 1, 32):
+        if data[pos] == 0x0D:
+            break
+        length = data[pos + 16]
+        if chr(data[pos + 11]) == "C":
+            fields.append((offset, length))
+        offset += length
+    texts = []
+    for r in range(min(records, max_records)):
+        start = header + r * size
+        for field_offset, length in fields:
+            value = data[start + field_offset:start + field_offset + length].rstrip(b" \x00")
+            if any(b >= 0x80 for b in value):
+                texts.append(value)
+    return texts or None
+
+
+def _cyrillic_score(texts: list[bytes], codec: str) -> float:
+    """Mean letter frequency of the non-ASCII characters decoded with ``codec``; 0 when most letters are Latin."""
+    decoded = "".join(t.decode(codec, errors="replace") for t in texts).lower()
+    letters = [c for c in decoded if c.isalpha()]
+    cyrillic = [c for c in letters if c in _LETTER_FREQUENCY]
+    if len(cyrillic) < 0.5 * max(len(letters), 1):
+        return 0.0
+    wide = [c for c in decoded if ord(c) >= 0x80]
+    return sum(_LETTER_FREQUENCY.get(c, 0.0) for c in wide) / max(len(wide), 1)
 
 
 def _read_csv_points(spec: LayerSpec, source: SourceSpec) -> gpd.GeoDataFrame:
@@ -327,7 +463,9 @@ def _cast(frame: gpd.GeoDataFrame, name: str, kind: str, spec: LayerSpec, file: 
     if kind == "str":
         return values.map(lambda v: None if _is_null(v) else str(v).strip()).astype(object)
     if kind in ("int", "float"):
-        text = values.map(lambda v: None if _is_null(v) else (str(v).replace(",", ".").strip() if isinstance(v, str) else v))
+        # A bare NaN in a JSON file (osmnx exports have thousands) reaches us as the text 'NaN': it means missing.
+        text = values.map(lambda v: None if _is_null(v) or (isinstance(v, str) and v.strip().lower() in ("nan", ""))
+                          else (str(v).replace(",", ".").strip() if isinstance(v, str) else v))
         numeric = pd.to_numeric(text, errors="coerce")
         bad = numeric.isna() & text.notna()
         if bad.any():
@@ -343,6 +481,8 @@ def _cast(frame: gpd.GeoDataFrame, name: str, kind: str, spec: LayerSpec, file: 
             return None
         if isinstance(v, (bool, np.bool_)):
             return bool(v)
+        if isinstance(v, (int, float, np.integer, np.floating)) and v in (0, 1):  # GDAL reads booleans with gaps as 0.0/1.0
+            return bool(v)
         text = str(v).strip().lower()
         if text in _TRUE:
             return True
@@ -353,7 +493,8 @@ def _cast(frame: gpd.GeoDataFrame, name: str, kind: str, spec: LayerSpec, file: 
 
 
 def _is_null(value: object) -> bool:
-    return value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA
+    """Missing: None, NaN, NA, blank text, or the text tools write for a missing value ('NaN', 'None')."""
+    return is_missing_text(value)
 
 
 def _check_classes(frame: gpd.GeoDataFrame, spec: LayerSpec, source: SourceSpec, file: str) -> gpd.GeoDataFrame:

@@ -15,11 +15,13 @@ from . import settings
 from .allocate import Allocation, allocate_flows, load_allocation_specs
 from .candidates import Candidates, feature_candidates, hex_candidates, square_candidates
 from .catalog import Catalog, load_catalog
-from .export import DEFAULT_CANDIDATE_SHARE, allocations_by_district, criteria_table, scored_frame, top_sites_frame, write_csv, write_geopackage, write_score_geotiff
+from .errors import SelectionError
+from .export import (DEFAULT_CANDIDATE_SHARE, allocations_by_district, criteria_table, scored_frame, top_sites_frame, write_csv, write_exclusion_geotiff,
+                     write_geopackage, write_score_geotiff)
 from .flows import load_flows, load_labels
 from .prepare import Study, prepare_study
 from .profiles import FacilityProfile, load_profile
-from .score import ScoreResult, score_candidates
+from .score import ScoreResult, check_profile_data, score_candidates
 from .select import select_sites
 
 log = logging.getLogger(__name__)
@@ -48,16 +50,27 @@ class FacilityOutcome:
 
 
 def load_inputs(catalog_path: str | Path | None = None, cell_size: float = settings.DEFAULT_CELL_SIZE_M, *,
-                profiles: list[str] | None = None, force_ahp: bool = False, progress: bool = False) -> Inputs:
-    """Read flows and the catalog, validate ``profiles`` against them, then prepare layers and allocations."""
+                profiles: list[str] | None = None, force_ahp: bool = False, progress: bool = False, shape: str = "square",
+                memory_budget: int | str | None = None) -> Inputs:
+    """Read flows and the catalog, validate ``profiles`` against them, then prepare layers and allocations.
+
+    Before any grid array is allocated, the memory of preparing the grid and
+    scoring ``profiles`` with ``shape`` candidates is estimated and refused above
+    ``memory_budget`` (bytes or '8GB'; default: see :func:`geo_almaty.memory.memory_budget`).
+    """
+    from .memory import check_memory, workload_for
+
     labels = load_labels()
     flows = load_flows(labels=labels)
     catalog = load_catalog(catalog_path)
     specs = load_allocation_specs()
-    for name in profiles or []:
-        load_profile(name, catalog, set(specs), force_ahp=force_ahp)
-    study = prepare_study(catalog, cell_size, progress=progress)
-    allocations = allocate_flows(specs, flows, study.layers, study.grid, study.residential_share())
+    loaded = [load_profile(name, catalog, set(specs), force_ahp=force_ahp) for name in profiles or []]
+
+    def check(grid, area, layers) -> None:
+        check_memory(workload_for(grid, area, layers, catalog, profiles=loaded, allocation_specs=specs, shape=shape), memory_budget)
+
+    study = prepare_study(catalog, cell_size, progress=progress, check_memory=check)
+    allocations = allocate_flows(specs, flows, study.layers, study.grid, study.population_weights())
     return Inputs(catalog, study, flows, labels, specs, allocations)
 
 
@@ -71,29 +84,45 @@ def make_candidates(study: Study, shape: str = "square", candidates_layer: str |
 
 
 def score_facility(inputs: Inputs, facility: str | Path, *, shape: str = "square", candidates_layer: str | None = None,
-                   top_n: int | None = None, force_ahp: bool = False, progress: bool = False) -> FacilityOutcome:
-    """Score and select sites for one facility profile."""
+                   top_n: int | None = None, force_ahp: bool = False, progress: bool = False,
+                   capacity_t_yr: float | None = None) -> FacilityOutcome:
+    """Score and select sites for one facility profile.
+
+    ``capacity_t_yr`` replaces the profile's planned capacity (``siting.planned_capacity_t_yr``),
+    and with it the sanitary zone (e.g. a location-allocation size band).
+    """
     profile = load_profile(facility, inputs.catalog, set(inputs.allocation_specs), force_ahp=force_ahp)
+    check_profile_data(profile, inputs.study)
     candidates = make_candidates(inputs.study, shape, candidates_layer)
-    result = score_candidates(profile, inputs.study, candidates, inputs.allocations, force_ahp=force_ahp, progress=progress)
+    if not len(candidates):
+        raise SelectionError(f"no candidate site: no {candidates.kind} cell centre lies in the study area", layer=candidates_layer or "study_area",
+                             expected=f"a finer --cell-size than {inputs.study.grid.cell_size:g} m, or a larger study area")
+    result = score_candidates(profile, inputs.study, candidates, inputs.allocations, force_ahp=force_ahp, progress=progress,
+                              capacity_t_yr=capacity_t_yr)
     selection = select_sites(result, inputs.study, top_n=top_n)
     return FacilityOutcome(profile, candidates, result, selection)
 
 
 def write_facility_outputs(outcome: FacilityOutcome, inputs: Inputs, out_dir: str | Path, lang: str, *, all_candidates: bool = False) -> list[Path]:
-    """GeoPackage (top sites, best candidates, criteria table), CSV of the top sites with reasons, GeoTIFF score surface.
+    """GeoPackage (top sites, best candidates, criteria and siting-rule tables), CSV of the top sites with reasons,
+    GeoTIFF score surface and GeoTIFF of the siting rules catching each cell (``_exclusions.tif``, a bitmask).
 
     The GeoPackage keeps the best 10 % of candidates unless ``all_candidates``;
-    the GeoTIFF always holds every score.
+    the GeoTIFFs always hold every cell.
     """
+    from .siting.report import rules_table
+
     out_dir = Path(out_dir)
     pid = outcome.profile.id
     top = top_sites_frame(outcome.result, inputs.study, outcome.selection, inputs.allocations, lang)
     candidates = scored_frame(outcome.result, inputs.study, best_share=None if all_candidates else DEFAULT_CANDIDATE_SHARE)
+    tables = {"top_sites": top, "candidates": candidates, "criteria": criteria_table(outcome.result),
+              "siting_rules": rules_table(outcome.result, lang)}
     return [
-        write_geopackage(out_dir / f"{pid}_sites.gpkg", {"top_sites": top, "candidates": candidates, "criteria": criteria_table(outcome.result)}),
+        write_geopackage(out_dir / f"{pid}_sites.gpkg", tables),
         write_csv(out_dir / f"{pid}_top{len(top)}.csv", top),
         write_score_geotiff(out_dir / f"{pid}_score.tif", outcome.result, inputs.study),
+        write_exclusion_geotiff(out_dir / f"{pid}_exclusions.tif", outcome.result, inputs.study),
     ]
 
 
@@ -111,6 +140,19 @@ def locate_facilities(inputs: Inputs, outcomes: dict[str, FacilityOutcome], *, g
     return located
 
 
+def analyse_facility_robustness(inputs: Inputs, outcome: FacilityOutcome, *, samples: int | None = None, seed: int = 0,
+                                top_n: int | None = None, progress: bool = False, **options):
+    """Monte Carlo robustness and one-at-a-time sensitivity of one scored facility (see :mod:`geo_almaty.robust`).
+
+    ``options`` go to :func:`geo_almaty.robust.analyse_robustness` (concentration, sources, threshold, match_radius_m, ...).
+    """
+    from .robust import DEFAULT_SAMPLES, analyse_robustness, load_uncertainty
+
+    return analyse_robustness(outcome.result, inputs.study, inputs.allocations, inputs.allocation_specs, inputs.flows,
+                              load_uncertainty(inputs.flows), samples=DEFAULT_SAMPLES if samples is None else samples, seed=seed, top_n=top_n,
+                              progress=progress, **options)
+
+
 @dataclass
 class RunOutputs:
     """Everything ``geo-almaty run`` wrote, by kind."""
@@ -121,30 +163,69 @@ class RunOutputs:
     results: list[Path]
     summary: Path
     outcomes: dict[str, FacilityOutcome]
+    robust: dict = field(default_factory=dict)  # facility -> geo_almaty.robust.RobustResult
+    summary_page: Path | None = None
+    inputs: Inputs | None = None
     located: dict = field(default_factory=dict)  #: facility -> geo_almaty.locate.LocateOutcome
 
 
 def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str, *, cell_size: float = settings.DEFAULT_CELL_SIZE_M,
-                 progress: bool = False) -> RunOutputs:
-    """The main job: flows, layers, all three facility types, maps, Sankeys, results and an index page."""
+                 robust_samples: int | None = None, progress: bool = False, overwrite: bool = False,
+                 memory_budget: int | str | None = None) -> RunOutputs:
+    """The main job: flows, layers, all three facility types, maps, Sankeys, results and an index page.
+
+    Each facility type also gets a robustness analysis with ``robust_samples``
+    samples (default :data:`geo_almaty.robust.DEFAULT_RUN_SAMPLES`; 0 skips it):
+    frequency GeoTIFF, robust sites, OAT table and tornado chart in ``results/``
+    and a section in the index page. Every facility type whose profile has a
+    ``locate`` section is also located (:func:`locate_facilities`): how many
+    sites, where, how big, serving whom, at what haul and climate cost.
+
+    Everything is written to a staging folder beside ``out_dir`` and moved into
+    place at the end (:func:`geo_almaty.atomic.staged_output`): ``out_dir`` holds
+    the complete output or, when anything fails, what it held before. An
+    existing ``out_dir`` is refused unless ``overwrite``.
+    """
+    from .atomic import staged_output
+
+    out_dir = Path(out_dir)
+    with staged_output(out_dir, overwrite=overwrite, command="geo-almaty run") as stage:
+        outputs = _write_main_job(catalog_path, stage, lang, cell_size=cell_size, robust_samples=robust_samples, progress=progress,
+                                  memory_budget=memory_budget)
+    def moved(path: Path) -> Path:
+        return out_dir / path.relative_to(stage)
+
+    return RunOutputs(moved(outputs.index), [moved(p) for p in outputs.maps], [moved(p) for p in outputs.sankeys],
+                      [moved(p) for p in outputs.results], moved(outputs.summary), outputs.outcomes, outputs.robust,
+                      moved(outputs.summary_page), outputs.inputs, outputs.located)
+
+
+def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *, cell_size: float, robust_samples: int | None,
+                    progress: bool, memory_budget: int | str | None) -> RunOutputs:
     from .atomic import write_text_atomic
-    from .locate import write_locate_outputs
+    from .locate import locate_html, write_locate_outputs
     from .progress import progress_bar
     from .render.citizen import build_citizen_map
-    from .render.index import index_html, relative, summary_markdown
+    from .i18n import text as message
+    from .render.index import index_html, relative, summary_html, summary_markdown
     from .render.maps import save_map
     from .render.planner import build_planner_map
     from .render.recipes import load_recipe
-    from .sankey import load_sankey_diagrams, write_sankey_diagrams
+    from .render.sankey_page import write_sankey_page
+    from .robust import DEFAULT_RUN_SAMPLES, robust_section_html, write_robust_outputs
+    from .sankey import load_sankey_diagrams
 
-    out_dir = Path(out_dir)
     catalog = load_catalog(catalog_path)
     specs = load_allocation_specs()
     recipes = {name: load_recipe(name, catalog, set(specs)) for name in ("planner", "citizen")}
     facilities = list(dict.fromkeys(item["facility"] for r in recipes.values() for item in r["facilities"]))
-    inputs = load_inputs(catalog_path, cell_size, profiles=facilities, progress=progress)
+    inputs = load_inputs(catalog_path, cell_size, profiles=facilities, progress=progress, memory_budget=memory_budget)
+    for facility in facilities:  # refuse a profile without data before scoring any
+        check_profile_data(load_profile(facility, catalog, set(specs)), inputs.study)
     diagrams = load_sankey_diagrams(inputs.flows, inputs.labels)
     outcomes = {f: score_facility(inputs, f, progress=progress) for f in progress_bar(facilities, desc="facilities", unit="type", enabled=progress)}
+    robust_samples = DEFAULT_RUN_SAMPLES if robust_samples is None else robust_samples
+    robust = {f: analyse_facility_robustness(inputs, o, samples=robust_samples, progress=progress) for f, o in outcomes.items()} if robust_samples else {}
 
     located = locate_facilities(inputs, outcomes, progress=progress)
 
@@ -154,20 +235,33 @@ def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str
     for placed in located.values():
         results += write_locate_outputs(placed, out_dir / "results", lang)
     results.append(write_csv(out_dir / "results" / "flows_by_district.csv", allocations_by_district(inputs.allocations, inputs.study, lang)))
-    sankeys = write_sankey_diagrams(diagrams, inputs.labels, out_dir / "flows", lang)
+    robust_links: dict[str, list[tuple[str, str]]] = {}
+    for facility, analysis in robust.items():
+        paths = write_robust_outputs(analysis, inputs.study, out_dir / "results", lang)
+        robust_links[facility] = [(p.name, relative(p, out_dir)) for p in paths]
+        results += paths
+    sankeys = [write_sankey_page(diagrams, inputs.labels, out_dir / "flows", lang, index_href="../index.html")]
     maps = [
-        save_map(build_planner_map(recipes["planner"], inputs, outcomes, lang), out_dir / "planner_map.html", lang),
-        save_map(build_citizen_map(recipes["citizen"], inputs, outcomes, lang), out_dir / "citizen_map.html", lang),
+        save_map(build_planner_map(recipes["planner"], inputs, outcomes, lang, index_href="index.html"), out_dir / "planner_map.html", lang),
+        save_map(build_citizen_map(recipes["citizen"], inputs, outcomes, lang, index_href="index.html"), out_dir / "citizen_map.html", lang),
     ]
     limit = recipes["citizen"].get("max_bytes")
     if limit and maps[1].stat().st_size > limit:
         log.warning("citizen map is %.2f MB, above the recipe's limit of %.2f MB", maps[1].stat().st_size / 1e6, limit / 1e6)
+    located_sections = [locate_html(located)] if located else []
     summary = write_text_atomic(out_dir / "summary.md", summary_markdown(outcomes, inputs, lang, located))
+    summary_page = write_text_atomic(out_dir / "summary.html", summary_html(outcomes, inputs, lang, index_href="index.html",
+                                                                             extra_sections=located_sections))
+
+    def named(message_id: str) -> dict[str, str]:
+        return {lang_: message(message_id, lang_) for lang_ in settings.LANGUAGES}
+
     links = {
-        "maps": [({"ru": "Карта для планировщиков", "kk": "Жоспарлаушыларға арналған карта", "en": "Planner map"}, relative(maps[0], out_dir)),
-                 ({"ru": "Карта для жителей", "kk": "Тұрғындарға арналған карта", "en": "Citizen map"}, relative(maps[1], out_dir))],
-        "flows": [(diagrams[p.stem.removeprefix("sankey_")].title, relative(p, out_dir)) for p in sankeys],
+        "maps": [(named("planner_map"), relative(maps[0], out_dir)), (named("citizen_map"), relative(maps[1], out_dir)),
+                 (named("summary_page"), relative(summary_page, out_dir))],
+        "flows": [(d.title, f"{relative(sankeys[0], out_dir)}#{d.id}") for d in diagrams.values()],
         "results": [({lang_: p.name for lang_ in settings.LANGUAGES}, relative(p, out_dir)) for p in results + [summary]],
     }
-    index = write_text_atomic(out_dir / "index.html", index_html(outcomes, inputs, links, lang, located))
-    return RunOutputs(index, maps, sankeys, results, summary, outcomes, located)
+    sections = located_sections + ([robust_section_html(robust, inputs.study, robust_links)] if robust else [])
+    index = write_text_atomic(out_dir / "index.html", index_html(outcomes, inputs, links, lang, extra_sections=sections))
+    return RunOutputs(index, maps, sankeys, results, summary, outcomes, robust, summary_page, inputs, located)

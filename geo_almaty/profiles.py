@@ -33,6 +33,8 @@ class FacilityProfile:
     weights: dict
     aggregation: dict
     selection: dict
+    siting: dict | None = None
+    keywords: tuple[str, ...] = ()
     locate: dict | None = None  #: the ``locate:`` section (location-allocation), see geo_almaty.locate.spec
 
     @property
@@ -64,10 +66,12 @@ def load_profile(name: str | Path, catalog: Catalog | None = None, allocations: 
     profile = FacilityProfile(
         id=document["id"], path=path, title=document["title"], summary=document["summary"], report_lines=document["report_lines"],
         exclusions=tuple(document.get("exclusions", [])), criteria=tuple(document["criteria"]), weights=document["weights"],
-        aggregation=document["aggregation"], selection=document.get("selection", {}), locate=document.get("locate"),
+        aggregation=document["aggregation"], selection=document.get("selection", {}), siting=document.get("siting"),
+        keywords=tuple(document.get("keywords", ())), locate=document.get("locate"),
     )
     _check_ids(profile)
     _check_criteria_fields(profile)
+    _check_siting_and_stages(profile)
     criterion_weights(profile, force=force_ahp)
     if profile.aggregation["method"] == "owa":
         order = profile.aggregation.get("order_weights")
@@ -123,15 +127,57 @@ def _check_ids(profile: FacilityProfile) -> None:
 _NEEDS = {"distance": ("layer",), "colocation": ("layer", "within_m"), "share": ("classes",), "reachable": ("allocation", "radius_m"), "raster": ("raster",)}
 
 
+_ROAD_TYPES = ("distance", "colocation", "reachable")
+
+
+def _needed_keys(criterion: dict) -> tuple[str, ...]:
+    """Keys a criterion needs: by type, with minutes instead of metres for road_min reach and colocation."""
+    keys = _NEEDS[criterion["type"]]
+    if criterion.get("metric") == "road_min":
+        keys = tuple({"radius_m": "radius_min", "within_m": "within_min"}.get(k, k) for k in keys)
+    return keys
+
+
 def _check_criteria_fields(profile: FacilityProfile) -> None:
     for c in profile.criteria:
-        for key in _NEEDS[c["type"]]:
+        for key in ("metric", "direction"):
+            if key in c and c["type"] not in _ROAD_TYPES:
+                raise ProfileError(f"'{key}' on a {c['type']} criterion", file=profile.path, column=f"criteria/{c['id']}/{key}",
+                                   expected=f"{key} only on distance, colocation or reachable criteria")
+        if "direction" in c and c.get("metric", "straight") == "straight":
+            raise ProfileError("'direction' on a straight-line criterion", file=profile.path, column=f"criteria/{c['id']}/direction",
+                               expected="direction only with metric road_km or road_min")
+        for key in _needed_keys(c):
             if key not in c:
                 raise ProfileError(f"a {c['type']} criterion needs '{key}'", file=profile.path, column=f"criteria/{c['id']}/{key}",
                                    expected=f"{key} for {c['type']} criteria")
         if c["type"] != "colocation" and "value" not in c:
             raise ProfileError("no value function", file=profile.path, column=f"criteria/{c['id']}/value",
                                expected="a value function (linear, threshold, sigmoid or fuzzy)")
+
+
+def _check_siting_and_stages(profile: FacilityProfile) -> None:
+    """The facility type exists in the rules layer; stage conditions name criteria of the profile."""
+    if profile.siting:
+        from .siting.rules import load_siting_rules
+
+        try:
+            load_siting_rules().facility_type(profile.siting["facility_type"])
+        except ProfileError as exc:
+            raise ProfileError(exc.problem, file=profile.path, column="siting/facility_type", expected=exc.expected) from None
+    ids = {c["id"] for c in profile.criteria}
+    stages = profile.selection.get("stages", [])
+    if stages and "top_n" in profile.selection and sum(s["top_n"] for s in stages) != profile.selection["top_n"]:
+        raise ProfileError(f"stages choose {sum(s['top_n'] for s in stages)} sites, top_n is {profile.selection['top_n']}", file=profile.path,
+                           column="selection/stages", expected="stage sizes that add up to top_n")
+    for stage in stages:
+        for condition in stage.get("require_any", []):
+            if "criterion" in condition and condition["criterion"] not in ids:
+                raise ProfileError(f"unknown criterion '{condition['criterion']}'", file=profile.path,
+                                   column=f"selection/stages/{stage['id']}/require_any", expected="a criterion id of the profile")
+            if "criterion" in condition and not ({"max_raw", "min_raw"} & set(condition)):
+                raise ProfileError("a criterion condition without a bound", file=profile.path,
+                                   column=f"selection/stages/{stage['id']}/require_any", expected="max_raw or min_raw")
 
 
 def _check_references(profile: FacilityProfile, catalog: Catalog, allocations: set[str] | None) -> None:
@@ -146,6 +192,8 @@ def _check_references(profile: FacilityProfile, catalog: Catalog, allocations: s
                                    expected="classes: " + ", ".join(spec.classes))
 
     for rule in profile.exclusions:
+        if rule.get("optional") is True and rule["layer"] not in catalog.layers:
+            continue  # an optional rule on a layer this catalog does not define is skipped when scoring
         check_layer(rule["layer"], rule.get("classes"), f"exclusions/{rule['id']}")
     for c in profile.criteria:
         column = f"criteria/{c['id']}"

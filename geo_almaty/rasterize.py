@@ -40,6 +40,22 @@ def burn_values(geometries: Sequence, values: Sequence[int] | np.ndarray, grid: 
                                   all_touched=bool(lines.all()) and len(lines) > 0, out=out)
 
 
+def touched_mask(geometries: Sequence, grid: AnalysisGrid) -> np.ndarray:
+    """Boolean raster (``grid.shape``): True for every cell any of ``geometries`` touches (not only covers the centre).
+
+    A cell is touched when the geometry intersects the cell's square, so for buffered
+    features this measures distance from the cell's *edge*: a cell is marked when some
+    part of it lies within the buffer.
+    """
+    geoms = np.asarray(geometries, dtype=object)
+    out = np.zeros(grid.shape, dtype=np.uint8)
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) if len(geoms) else np.zeros(0, dtype=bool)
+    if keep.any():
+        rio_features.rasterize(((g, 1) for g in geoms[keep]), out_shape=grid.shape, transform=grid.transform, fill=0, dtype="uint8",
+                               all_touched=True, out=out)
+    return out.astype(bool)
+
+
 def burn_index(geometries: Sequence, grid: AnalysisGrid) -> np.ndarray:
     """Raster of feature numbers: ``i + 1`` where feature ``i`` covers a cell centre, 0 elsewhere."""
     return burn_values(geometries, np.arange(1, len(geometries) + 1), grid)

@@ -3,8 +3,10 @@
 Layouts are declared in ``data/sankey.yaml``: each link is either one row of the
 flow table or a flow expression over rows (a share of a total, a remainder).
 Link values are therefore the table values, in t/yr, and a node's total is the
-sum of the rows flowing into it. Diagrams are written as standalone HTML with
-plotly.js inlined, so they open without a network, and carry a ru/kk/en switch.
+sum of the rows flowing into it. Every node keeps one colour in all diagrams
+(:func:`node_colours`); computed links are grey. The exported page is written by
+:mod:`geo_almaty.render.sankey_page` (inline SVG, no plotly.js); :func:`sankey_figure`
+gives the same diagram as an interactive plotly figure for notebooks.
 """
 from __future__ import annotations
 
@@ -17,7 +19,6 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from . import settings
-from .atomic import write_text_atomic
 from .config import load_validated_yaml
 from .errors import FlowDataError
 from .flows import evaluate, flow_row, label
@@ -44,6 +45,8 @@ class SankeyDiagram:
     id: str
     title: dict[str, str]
     links: list[SankeyLink] = field(default_factory=list)
+    #: Node key → colour, shared by every diagram of a layout file (a material keeps its colour).
+    colours: dict[str, str] = field(default_factory=dict)
 
     @property
     def nodes(self) -> list[str]:
@@ -97,7 +100,31 @@ def load_sankey_diagrams(flows: pd.DataFrame, labels: pd.DataFrame, path: str | 
                 raise FlowDataError(f"link value {link.value:.0f} t/yr is negative", file=path, column=where, expected="rows that leave a non-negative remainder")
             diagram.links.append(link)
         diagrams[diagram_id] = diagram
+    colours = node_colours(diagrams.values())
+    for diagram in diagrams.values():
+        diagram.colours = colours
     return diagrams
+
+
+#: Node colours, given in order of first appearance over all diagrams (grey is kept for computed links).
+NODE_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#aec7e8",
+                "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d", "#9edae5", "#393b79", "#637939",
+                "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#636363")
+#: Colour of links computed from other rows (remainders, shares).
+DERIVED_COLOUR = "#9a9a9a"
+
+
+def node_colours(diagrams) -> dict[str, str]:
+    """One colour per node key over all ``diagrams``, in order of first appearance."""
+    keys = list(dict.fromkeys(n for diagram in diagrams for n in diagram.nodes))
+    return {key: NODE_PALETTE[i % len(NODE_PALETTE)] for i, key in enumerate(keys)}
+
+
+def format_kt(value_t: float, lang: str) -> str:
+    """t/yr as '553 тыс. т/год' / '553 мың т/жыл' / '553 kt/yr' (one decimal below 10 kt, the language's decimal mark)."""
+    kt = value_t / 1e3
+    number = f"{kt:,.0f}".replace(",", "\u202f") if kt >= 10 else f"{kt:.1f}".replace(".", text("decimal_mark", lang))
+    return f"{number}\u00a0{text('kt_per_year', lang)}"
 
 
 def _build_link(spec: dict, flows: pd.DataFrame, path: Path, where: str) -> SankeyLink:
@@ -118,40 +145,36 @@ def _build_link(spec: dict, flows: pd.DataFrame, path: Path, where: str) -> Sank
     return SankeyLink(source, target, quantity.value, quantity.rows, derived)
 
 
-def _format_kt(value_t: float) -> str:
-    kt = value_t / 1e3
-    return f"{kt:,.0f}".replace(",", "\u202f") if kt >= 10 else f"{kt:.1f}"
-
-
 def sankey_figure(diagram: SankeyDiagram, labels: pd.DataFrame, lang: str = settings.DEFAULT_LANGUAGE) -> go.Figure:
-    """A plotly Sankey of ``diagram`` with a ru/kk/en switch; ``lang`` is shown first."""
+    """A plotly Sankey of ``diagram`` (for notebooks) with a ru/kk/en switch; ``lang`` is shown first.
+
+    Colours are the diagram's node colours (computed links grey); hover texts give localised
+    values ('553 тыс. т/год'); the table rows behind each link are left to the source note.
+    """
     check_language(lang)
     nodes = diagram.nodes
     index = {n: i for i, n in enumerate(nodes)}
     totals = diagram.node_totals()
+    colours = diagram.colours or node_colours([diagram])
 
     def node_labels(language: str) -> list[str]:
-        unit = text("kt_per_year", language)
-        return [f"{label(labels, 'node', n, language)} — {_format_kt(totals[n])} {unit}" for n in nodes]
+        return [f"{label(labels, 'node', n, language)} — {format_kt(totals[n], language)}" for n in nodes]
 
     def link_labels(language: str) -> list[str]:
         note = text("derived_link", language)
-        rows = text("report_rows", language)
-        return [f"{rows}: {', '.join(link.rows)}" + (f" ({note})" if link.derived else "") for link in diagram.links]
+        return [format_kt(link.value, language) + (f" ({note})" if link.derived else "") for link in diagram.links]
 
     figure = go.Figure(
         go.Sankey(
             arrangement="snap",
-            valueformat=",.0f",
-            valuesuffix=" t/yr",
-            node=dict(label=node_labels(lang), pad=18, thickness=16),
+            node=dict(label=node_labels(lang), pad=18, thickness=16, color=[colours[n] for n in nodes], hoverinfo="none"),
             link=dict(
                 source=[index[link.source] for link in diagram.links],
                 target=[index[link.target] for link in diagram.links],
                 value=[link.value for link in diagram.links],
                 customdata=link_labels(lang),
-                hovertemplate="%{source.label} → %{target.label}<br>%{value}<br>%{customdata}<extra></extra>",
-                color=["rgba(150,150,150,0.35)" if link.derived else "rgba(44,127,184,0.35)" for link in diagram.links],
+                hovertemplate="%{source.label} → %{target.label}<br>%{customdata}<extra></extra>",
+                color=[_rgba(DERIVED_COLOUR if link.derived else colours[link.source], 0.4) for link in diagram.links],
             ),
         )
     )
@@ -177,19 +200,6 @@ def sankey_figure(diagram: SankeyDiagram, labels: pd.DataFrame, lang: str = sett
     return figure
 
 
-def write_sankey_html(figure: go.Figure, path: str | Path, lang: str) -> Path:
-    """Write ``figure`` as one offline HTML file (plotly.js inlined, no CDN)."""
-    html = figure.to_html(include_plotlyjs=True, include_mathjax=False, full_html=True, config={"displaylogo": False, "responsive": True})
-    html = html.replace("<html>", f'<html lang="{lang}">', 1).replace("<head>", '<head><meta charset="utf-8">', 1)
-    return write_text_atomic(path, html)
-
-
-def write_sankey_diagrams(diagrams: dict[str, SankeyDiagram], labels: pd.DataFrame, out_dir: str | Path, lang: str) -> list[Path]:
-    """Write ``sankey_<id>.html`` for every diagram into ``out_dir``; return the paths."""
-    out_dir = Path(out_dir)
-    written = []
-    for diagram in diagrams.values():
-        path = write_sankey_html(sankey_figure(diagram, labels, lang), out_dir / f"sankey_{diagram.id}.html", lang)
-        log.info("wrote %s (%.1f MB)", path, path.stat().st_size / 1e6)
-        written.append(path)
-    return written
+def _rgba(colour: str, alpha: float) -> str:
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"

@@ -12,12 +12,13 @@ import numpy as np
 
 from .aggregate import ordered_weighted_average, weighted_linear
 from .allocate import Allocation
-from .candidates import Candidates, apply_exclusions
-from .criteria import CriterionRaw, criterion_raw
+from .candidates import Candidates
+from .criteria import CriterionRaw, criterion_raw, default_value_spec, require_data
 from .errors import DataUnavailableError, ProfileError
 from .prepare import Study
 from .profiles import FacilityProfile, criterion_weights
 from .progress import progress_bar
+from .siting.zones import RuleTable, SitingPlan, build_siting_plan, evaluate_rules
 from .value_functions import apply_value_function
 from .weights import AHPResult
 
@@ -45,15 +46,50 @@ class ScoreResult:
     nearest: dict[str, CriterionRaw] = field(default_factory=dict, repr=False)
     skipped: list[str] = field(default_factory=list)
     ahp: AHPResult | None = None
+    #: Why each skipped (optional) criterion was skipped, by criterion id.
+    skip_reasons: dict[str, str] = field(default_factory=dict)
+    #: Criteria measured by road (or falling back to the straight line), with their straight-line comparison.
+    road: dict[str, CriterionRaw] = field(default_factory=dict, repr=False)
+    #: One line per road criterion: connectors (median, p95) or the straight-line fallback used.
+    notes: list[str] = field(default_factory=list)
+    #: Every exclusion and flag rule per candidate (the profile's own and its siting rules).
+    rules: RuleTable | None = field(default=None, repr=False)
+    #: The siting rules the profile was scored under (sanitary zone, airports, water, jurisdiction) and what was missing.
+    siting: SitingPlan | None = None
+
+    @property
+    def siting_excluded(self) -> np.ndarray:
+        """Candidates removed by the siting rules (sanitary, aviation, water, jurisdiction), not by the profile's own exclusions."""
+        if self.rules is None:
+            return np.zeros(len(self.candidates), dtype=bool)
+        return self.rules.excluded({"jurisdiction", "sanitary", "bird_hazard", "water_strip", "water_zone"})
 
     def criterion_index(self, criterion_id: str) -> int:
         return [c["id"] for c in self.criteria].index(criterion_id)
 
 
+def check_profile_data(profile: FacilityProfile, study: Study) -> None:
+    """Refuse ``profile`` at once when a required (not ``optional``) criterion has no data in ``study``."""
+    for spec in profile.criteria:
+        if spec.get("optional"):
+            continue
+        try:
+            require_data(spec, study)
+        except DataUnavailableError as exc:
+            raise DataUnavailableError(exc.problem, file=profile.path, layer=exc.layer, column=exc.column, expected=exc.expected) from None
+
+
 def score_candidates(profile: FacilityProfile, study: Study, candidates: Candidates, allocations: dict[str, Allocation], *,
-                     force_ahp: bool = False, progress: bool = False) -> ScoreResult:
-    """Exclude, measure, value, weigh and aggregate ``candidates`` for ``profile``."""
-    excluded, exclusion = apply_exclusions(study, candidates, list(profile.exclusions))
+                     force_ahp: bool = False, progress: bool = False, capacity_t_yr: float | None = None) -> ScoreResult:
+    """Exclude, measure, value, weigh and aggregate ``candidates`` for ``profile``.
+
+    Exclusions are the profile's own and those of its ``siting:`` section (sanitary zone
+    for the planned capacity, or ``capacity_t_yr`` when given; airports; water; jurisdiction),
+    every rule kept per candidate in ``rules``.
+    """
+    plan = build_siting_plan(profile, study, capacity_t_yr=capacity_t_yr)
+    rules = evaluate_rules(plan, study, candidates)
+    excluded, exclusion = rules.excluded(), rules.first_exclusion()
     kept = ~excluded
     criteria = list(profile.criteria)
     n, k = len(candidates), len(criteria)
@@ -62,6 +98,9 @@ def score_candidates(profile: FacilityProfile, study: Study, candidates: Candida
     values = np.zeros((n, k), order="F")
     nearest: dict[str, CriterionRaw] = {}
     skipped: list[str] = []
+    skip_reasons: dict[str, str] = {}
+    road: dict[str, CriterionRaw] = {}
+    notes: list[str] = []
     cache: dict = {}
     for j, spec in enumerate(progress_bar(criteria, desc=f"score {profile.id}", unit="criterion", enabled=progress)):
         try:
@@ -70,14 +109,19 @@ def score_candidates(profile: FacilityProfile, study: Study, candidates: Candida
             if not spec.get("optional"):
                 raise DataUnavailableError(exc.problem, file=profile.path, layer=exc.layer, column=exc.column, expected=exc.expected) from None
             skipped.append(spec["id"])
-            log.info("criterion %s skipped: %s", spec["id"], exc.problem)
+            skip_reasons[spec["id"]] = exc.short() if exc.layer is None else f"layer '{exc.layer}': {exc.short()}"
+            log.warning("%s: optional criterion %s skipped: %s", profile.id, spec["id"], skip_reasons[spec["id"]])
             continue
         except ProfileError as exc:
             raise ProfileError(exc.problem, file=profile.path, layer=exc.layer, column=exc.column, expected=exc.expected) from None
         raw[:, j] = result.values
         if result.nearest is not None:
             nearest[spec["id"]] = result
-        value_spec = spec.get("value") or {"function": "threshold", "at": spec["within_m"], "direction": "below"}
+        if result.metric != "straight":
+            road[spec["id"]] = result
+            if result.note:
+                notes.append(f"{spec['id']}: {result.note}")
+        value_spec = default_value_spec(spec)
         values[:, j] = apply_value_function(value_spec, result.values, reference=result.values[kept], where=f"criteria/{spec['id']}/value")
     weights, ahp = criterion_weights(profile, force=force_ahp, skip=set(skipped))
     if profile.aggregation["method"] == "owa":
@@ -86,4 +130,10 @@ def score_candidates(profile: FacilityProfile, study: Study, candidates: Candida
         score, contributions = weighted_linear(values, weights)
     score = np.where(kept, score, np.nan)
     log.info("%s: %d candidates, %d excluded, best score %.3f", profile.id, n, int(excluded.sum()), np.nanmax(score) if kept.any() else np.nan)
-    return ScoreResult(profile, candidates, criteria, raw, values, contributions, weights, excluded, exclusion, score, nearest, skipped, ahp)
+    joined = [value for key, value in cache.items() if isinstance(key, tuple) and key[0] == "connection"]
+    if joined:
+        notes.insert(0, joined[0].summary("candidates"))
+    for note in notes:
+        log.info("%s: %s", profile.id, note)
+    return ScoreResult(profile, candidates, criteria, raw, values, contributions, weights, excluded, exclusion, score, nearest, skipped, ahp,
+                       skip_reasons, road=road, notes=notes, rules=rules, siting=plan)

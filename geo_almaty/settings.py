@@ -16,9 +16,17 @@ GEOGRAPHIC_CRS = "EPSG:4326"
 
 #: Republic Square, the centre used for plausibility checks (lon, lat; EPSG:4326).
 ALMATY_CENTRE_LONLAT = (76.9457, 43.2383)
-#: A layer whose features lie farther than this from the centre is refused (m).
-#: The agglomeration reaches about 70 km (Kapshagay); a lon/lat swap lands thousands of km away.
+#: A layer whose features lie farther than this from the centre is refused (m), when no study area is known
+#: yet (the ``study_area`` layer itself). The agglomeration reaches about 70 km (Kapshagay); a lon/lat swap
+#: lands thousands of km away.
 MAX_DISTANCE_FROM_CENTRE_M = 150_000.0
+#: Every feature of a layer must touch the study area grown by this margin (m). Producers that feed the
+#: facilities may sit in the hinterland (embedded agricultural producers reach 15 km beyond the study area);
+#: Kyrgyz territory south of the ridge (about 40 km beyond it) is refused.
+STUDY_AREA_MARGIN_M = 20_000.0
+#: Layers with ``extent: region`` in the catalog (oblast districts, settlements, airports) must touch a circle
+#: of this radius (m) around the centre instead: Almaty oblast reaches about 300 km east to the Chinese border.
+REGION_RADIUS_M = 400_000.0
 #: Radius of the default study area used when no study-area layer is given (m).
 STUDY_AREA_RADIUS_M = 45_000.0
 
@@ -28,8 +36,41 @@ DEFAULT_CELL_SIZE_M = 250.0
 LANGUAGES = ("ru", "kk", "en")
 DEFAULT_LANGUAGE = "ru"
 
+#: Road network (geo_almaty.network). Vertices of different roads closer than this are one junction (m).
+#: OSM roads share their junction nodes exactly; a hand-drawn layer needs more (set it in the catalog).
+NETWORK_SNAP_TOLERANCE_M = 1.0
+#: A point farther than this from every road is reported (a counted warning per point); it still joins
+#: the network by its straight connector (m).
+MAX_CONNECTOR_M = 2_000.0
+#: Memory the many-to-many search may use for the distance rows it holds at once (bytes).
+OD_CHUNK_BYTES = 256 * 2**20
+#: Processes for large many-to-many searches (0: one per core; 1: none), and the work (sources × nodes)
+#: from which they are used. Off by default: spawned workers re-import a script's ``__main__``, so a
+#: script that asks for them needs an ``if __name__ == "__main__":`` guard.
+OD_WORKERS = 1
+OD_PARALLEL_MIN_WORK = 20_000_000
+#: Road distance / straight-line distance when a catalog has no road network: the median of
+#: ``geo_almaty.network.measured_circuity`` on the embedded roads (node pairs 1-30 km apart, seed 0, 2,000
+#: pairs on the city OSM roads joined to the 2012 regional roads), with its interquartile range. Pairs with
+#: both ends outside the city give more, 1.42 (1.28-1.79): the regional network is sparse. Re-measure
+#: whenever the embedded roads change: ``python benchmarks/bench_network.py --circuity``.
+FALLBACK_CIRCUITY = 1.27
+FALLBACK_CIRCUITY_IQR = (1.18, 1.40)
+#: Mean speed (km/h) turning a fallback distance into minutes for ``road_min`` criteria without a network.
+FALLBACK_SPEED_KMH = 40.0
+
 #: Canonical unit of every mass flow after normalisation.
 MASS_FLOW_UNIT = "t/yr"
+
+#: Share of the RAM available when a command starts that it may plan to use; ``GEO_ALMATY_MEMORY_BUDGET``
+#: (e.g. ``8GB``) or ``--memory-budget`` set an absolute budget instead. Half leaves room for the
+#: browser, the GIS and the estimate's own error (see geo_almaty/memory.py).
+MEMORY_BUDGET_FRACTION = 0.5
+
+#: Timestamp written into GeoPackages (``gpkg_contents.last_change``) so that identical inputs give
+#: byte-identical files; ``SOURCE_DATE_EPOCH`` (seconds since 1970, the reproducible-builds convention)
+#: overrides it.
+OUTPUT_TIMESTAMP_DEFAULT = "1970-01-01T00:00:00.000Z"
 
 
 def project_root() -> Path:
@@ -74,13 +115,21 @@ def schemas_dir() -> Path:
     return Path(__file__).resolve().parent / "schemas"
 
 
+def rules_dir() -> Path:
+    """Folder of the siting rules (YAML): regulations, sanitary zones, aviation and water protection."""
+    return project_root() / "rules"
+
+
+def log_dir() -> Path:
+    """Folder for logs of unexpected errors: ``GEO_ALMATY_LOG_DIR``, else ``$XDG_STATE_HOME/geo_almaty`` (``~/.local/state``)."""
+    env = os.environ.get("GEO_ALMATY_LOG_DIR")
+    if env:
+        return Path(env).expanduser()
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "geo_almaty"
+
+
 # --- location-allocation (geo_almaty.locate) ---------------------------------------------------
-#: Road distance ÷ straight-line distance used when the catalog has no road network. A FALLBACK, flagged in
-#: every output that uses it: measured detour indexes are about 1.2-1.4 for national road networks (Ballou,
-#: Rahardja & Sakai 2002, "Selected country circuity factors for road travel distance estimation",
-#: Transportation Research A 36(9):843-848) and 1.417 on average for US hospital trips (Boscoe, Henry & Zdeb
-#: 2012, The Professional Geographer 64(2):188-196). Replaced by road costs once a road network is loaded.
-FALLBACK_CIRCUITY = 1.3
 #: Side (m) of the square blocks that pool supply cells into demand points (supply-weighted centroid).
 DEFAULT_DEMAND_BLOCK_M = 1000.0
 #: Candidate sites offered to the location model: at most this many, the best-scoring one per spacing block.

@@ -10,8 +10,10 @@ from .crs import centre_xy
 from .grid import AnalysisGrid
 
 
-def study_area_geometry(catalog: Catalog) -> BaseGeometry:
-    """The study area in EPSG:32643: the catalog's ``study_area`` layer, else a circle around the centre."""
+def study_area_geometry(catalog: Catalog, layers: dict | None = None) -> BaseGeometry:
+    """The study area in EPSG:32643: the ``study_area`` layer (from ``layers`` if loaded), else a circle around the centre."""
+    if layers is not None and "study_area" in layers:
+        return shapely.union_all(layers["study_area"].geometry.values)
     if catalog.has_data("study_area"):
         from .layers import read_layer
 

@@ -23,6 +23,8 @@ _UNITS: tuple[UnitDef, ...] = (
     UnitDef("kt/yr", "t/yr", 1e3),
     UnitDef("Mt/yr", "t/yr", 1e6),
     UnitDef("t/month", "t/yr", 12.0),
+    # a day's figure as a year's: 365 days (waste generated every day of the year)
+    UnitDef("t/day", "t/yr", 365.0),
     UnitDef("t", "t", 1.0),
     UnitDef("kt", "t", 1e3),
     UnitDef("Mt", "t", 1e6),

@@ -29,9 +29,14 @@ def resolve_bound(bound: float | str, raw: np.ndarray, *, where: str) -> float:
 
 
 def linear(raw: np.ndarray, low: float, high: float) -> np.ndarray:
-    """0 at ``low``, 1 at ``high``, straight in between, clipped (``low > high`` means smaller is better)."""
+    """0 at ``low``, 1 at ``high``, straight in between, clipped (``low > high`` means smaller is better).
+
+    Equal bounds (a data-relative bound can fall on the other, e.g. a 95th percentile of 0 when fewer
+    than 5 % of the candidates have any supply) make a step: 0 at the bound, 1 beyond it (on the
+    larger side), so "nothing within reach" never scores as "the most".
+    """
     if high == low:
-        return (raw >= high).astype(np.float64)
+        return (raw > high).astype(np.float64)
     return np.clip((raw - low) / (high - low), 0.0, 1.0)
 
 
@@ -83,3 +88,43 @@ def apply_value_function(spec: dict, raw: np.ndarray, *, reference: np.ndarray |
     else:
         raise ProfileError(f"unknown value function '{kind}'", column=f"{where}/function", expected="linear, threshold, sigmoid or fuzzy")
     return np.where(np.isfinite(raw), values, 0.0)
+
+
+#: Keys of a value-function spec that hold bounds (numbers or data-relative keywords).
+_BOUND_KEYS = ("low", "high", "at", "midpoint", "width")
+
+
+def resolve_value_spec(spec: dict, reference: np.ndarray, *, where: str = "value") -> dict:
+    """``spec`` with every data-relative bound (``min``, ``max``, ``pNN``) replaced by its number over ``reference``.
+
+    Evaluating the result on any raw values gives what :func:`apply_value_function`
+    gives with ``reference``, without recomputing percentiles each time.
+    """
+    out = dict(spec)
+    for key in _BOUND_KEYS:
+        if key in out:
+            out[key] = resolve_bound(out[key], reference, where=f"{where}/{key}")
+    if "points" in out:
+        out["points"] = [resolve_bound(p, reference, where=f"{where}/points") for p in out["points"]]
+    return out
+
+
+def has_relative_bounds(spec: dict) -> bool:
+    """True when any bound of ``spec`` is data-relative (``min``, ``max``, ``pNN``) rather than a number."""
+    bounds = [spec[k] for k in _BOUND_KEYS if k in spec] + list(spec.get("points", []))
+    return any(not isinstance(b, (int, float)) for b in bounds)
+
+
+def value_interval(spec: dict, raw_low: np.ndarray, raw_high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest value ``spec`` (numeric bounds) takes for raw values anywhere in ``[raw_low, raw_high]``.
+
+    Linear, threshold and sigmoid functions are monotone, so the extremes lie at the
+    ends; a fuzzy trapezoid reaches 1 when the interval overlaps its plateau.
+    """
+    a = apply_value_function(spec, raw_low)
+    b = apply_value_function(spec, raw_high)
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    if spec["function"] == "fuzzy":
+        _, p_b, p_c, _ = (float(p) for p in spec["points"])
+        high = np.where((raw_low <= p_c) & (raw_high >= p_b), 1.0, high)
+    return low, high

@@ -64,3 +64,32 @@ def square(lon: float, lat: float, half: float = 0.005) -> dict:
     return {"type": "Polygon", "coordinates": [[
         [lon - half, lat - half], [lon + half, lat - half], [lon + half, lat + half], [lon - half, lat + half], [lon - half, lat - half],
     ]]}
+
+
+# --- outputs and a browser shared by every test module (built once per session) ----------------------
+
+@pytest.fixture(scope="session")
+def main_run(tmp_path_factory):
+    """``geo-almaty run`` on the embedded data, in Russian, once per test session (≈15 s)."""
+    from geo_almaty.pipeline import run_main_job
+
+    return run_main_job(None, tmp_path_factory.mktemp("run"), "ru")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium (one per session); the tests using it skip when it is not installed."""
+    from .browser import CHROMIUM, launch
+
+    if not CHROMIUM.is_file():
+        pytest.skip(f"Chromium is not installed at {CHROMIUM} (set GEO_ALMATY_CHROMIUM to use another one)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed (pip install playwright)")
+    manager = sync_api.sync_playwright().start()
+    try:
+        chromium = launch(manager)
+    except Exception as exc:  # a broken Chromium install is an environment problem, not a test failure
+        manager.stop()
+        pytest.skip(f"cannot launch {CHROMIUM}: {exc}")
+    yield chromium
+    chromium.close()
+    manager.stop()

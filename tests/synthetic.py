@@ -35,8 +35,11 @@ def _write(path: Path, features: list[tuple[dict, dict]]) -> None:
     }, ensure_ascii=False), encoding="utf-8")
 
 
-def tiny_world(folder: Path) -> Path:
-    """Write the tiny world's layers and a standalone catalog into ``folder``; return the catalog path."""
+def tiny_world(folder: Path, extra: dict[str, list[tuple[dict, dict]]] | None = None) -> Path:
+    """Write the tiny world's layers and a standalone catalog into ``folder``; return the catalog path.
+
+    ``extra`` adds (or replaces) layers: name → [(properties, geometry)] in EPSG:32643.
+    """
     x0, y0, x1, y1 = CX - HALF, CY - HALF, CX + HALF, CY + HALF
     src = {"source": "synthetic test fixture", "accuracy_m": 1.0}
     layers = {
@@ -67,6 +70,7 @@ def tiny_world(folder: Path) -> Path:
             ({"site_id": "dm", "class": "demolition", **src}, pt(CX - 1000, CY + 1000)),
         ],
     }
+    layers.update(extra or {})
     for name, features in layers.items():
         _write(folder / f"{name}.geojson", features)
     embedded = yaml.safe_load(settings.default_catalog_path().read_text(encoding="utf-8"))
@@ -95,3 +99,52 @@ def write_profile(folder: Path, name: str, criteria: list[dict], *, exclusions: 
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
+
+
+def line(*points: tuple[float, float]) -> dict:
+    return {"type": "LineString", "coordinates": [list(p) for p in points]}
+
+
+#: Positions of the siting world's features (m, EPSG:32643), so tests can compute exact distances.
+VILLAGE = (CX + 1060.0, CY - 1310.0)
+SCHOOL = (CX + 1630.0, CY + 1570.0)
+AIRPORT = (CX + 15_200.0, CY + 300.0)
+RIVER_Y = CY + 840.0
+
+
+def siting_world(folder: Path, *, receptors: bool = True, airports: bool = True, rivers: bool = True, units: bool = True,
+                 river_accuracy_m: float = 50.0) -> Path:
+    """The tiny world plus the layers the siting rules read: a village with a footprint, a school, dachas,
+    an airfield 15.2 km east, a river across the north and the city (west half) / oblast (east half) split.
+    """
+    x0, y0, x1, y1 = CX - HALF, CY - HALF, CX + HALF, CY + HALF
+    src = {"source": "synthetic test fixture", "accuracy_m": 1.0}
+    extra: dict[str, list] = {}
+    if receptors:
+        extra["settlements"] = [({"settlement_id": "v", "name_ru": "Аул", "place": "village", "population": 500, "footprint_radius_m": 120.0, **src},
+                                 pt(*VILLAGE))]
+        extra["sensitive_sites"] = [({"site_id": "s", "class": "school", "name_ru": "Школа", **src}, pt(*SCHOOL))]
+        extra["garden_plots"] = [({"plot_id": "g", "name_ru": "Дачи", **src}, box(CX + 1500, CY - 2000, CX + 2000, CY - 1700))]
+    if airports:
+        extra["airports"] = [({"airport_id": "a", "class": "airfield", "name_ru": "Аэродром", **src}, pt(*AIRPORT))]
+    if rivers:
+        extra["rivers"] = [({"river_id": "r", "class": "river", "name_ru": "Река", **{**src, "accuracy_m": river_accuracy_m}},
+                            line((x0, RIVER_Y), (CX, RIVER_Y + 60.0), (x1, RIVER_Y)))]
+    if units:
+        extra["oblast_districts"] = [
+            ({"unit_id": "city", "kind": "city", "name_ru": "город", "name_en": "City", **src}, box(x0, y0, CX, y1)),
+            ({"unit_id": "obl", "kind": "oblast_district", "name_ru": "район", "name_en": "Rural district", **src}, box(CX, y0, x1, y1)),
+        ]
+    return tiny_world(folder, extra)
+
+
+def prepared_world(catalog_path: Path):
+    """(catalog, study on a 250 m grid, allocations of data/allocation.yaml) for a synthetic catalog."""
+    from geo_almaty.allocate import allocate_flows, load_allocation_specs
+    from geo_almaty.catalog import load_catalog
+    from geo_almaty.flows import load_flows
+    from geo_almaty.prepare import prepare_study
+
+    catalog = load_catalog(catalog_path)
+    study = prepare_study(catalog, 250)
+    return catalog, study, allocate_flows(load_allocation_specs(), load_flows(), study.layers, study.grid, study.population_weights())

@@ -33,7 +33,7 @@ def tiny(tmp_path_factory):
 @pytest.fixture(scope="module")
 def embedded_allocations(flows):
     study = prepare_study(load_catalog(), 250)
-    return study, allocate_flows(load_allocation_specs(), flows, study.layers, study.grid, study.residential_share())
+    return study, allocate_flows(load_allocation_specs(), flows, study.layers, study.grid, study.population_weights())
 
 
 def test_embedded_allocations_conserve_mass_exactly(embedded_allocations, flows):
@@ -52,14 +52,53 @@ def test_embedded_allocations_conserve_mass_exactly(embedded_allocations, flows)
             assert allocation.surface().sum() == pytest.approx(expected)
 
 
-def test_embedded_household_organic_is_the_reports_600_less_90_kt(embedded_allocations, flows):
+def test_embedded_household_organic_is_household_waste_times_the_akimats_food_share(embedded_allocations, flows):
     _, allocations = embedded_allocations
     organic = allocations["household_organic"]
-    assert organic.total == pytest.approx(flow_value(flows, "agri_organic_waste_landfill") - flow_value(flows, "agri_companies_organic_waste"))
-    assert organic.rows == ("agri_organic_waste_landfill", "agri_companies_organic_waste")
+    household_waste = flow_value(flows, "waste_msw_removed") - flow_value(flows, "waste_msw_industrial")
+    assert organic.total == pytest.approx(household_waste * flow_value(flows, "ext_almaty_msw_food_share"))
+    assert organic.rows == ("waste_msw_removed", "waste_msw_industrial", "ext_almaty_msw_food_share")
+    assert organic.total < flow_value(flows, "waste_landfill_delivered")  # consistent with the landfill (480 kt), unlike 600 - 90 kt
+    assert "agri_organic_waste_landfill" not in organic.rows and "600" in organic.note  # the conflict is named, not inherited
     assert allocations["food_industry_organic"].total == pytest.approx(90_000)
     assert allocations["construction_waste"].total == pytest.approx(79_000)
     assert allocations["green_waste_area"].unit == "ha"
+
+
+def test_the_600kt_conflict_is_flagged_by_the_consistency_report(flows):
+    from geo_almaty.consistency import run_consistency_checks
+
+    checks = {c.id: c for c in run_consistency_checks(flows)}
+    assert not checks["organics_600kt_vs_household_share"].agrees
+    assert not checks["organics_exceed_landfill_deliveries"].agrees
+    assert not checks["msw_removed_vs_akimat_2025"].agrees
+
+
+def test_embedded_food_industry_stays_with_the_citys_food_plants_and_poultry_counts_once(embedded_allocations):
+    study, allocations = embedded_allocations
+    food = allocations["food_industry_organic"]
+    producers = study.layer("organic_producers").set_index("producer_id")
+    classes = set(producers.loc[food.features.feature_id, "class"])
+    assert "poultry_farm" not in classes and classes <= {"food_processor", "confectionery", "brewery", "dairy", "meat_processing"}
+    assert "outside" not in set(food.features.district_id)  # every receiving producer is in one of the city's districts
+    assert len(set(food.features.amount_base)) == 1  # equal shares: the layer's size weights are illustrative
+    assert int(food.features.amount_base.sum()) == food.total_base == int(food.surface_base.sum())
+
+
+def test_embedded_construction_waste_is_split_by_what_generates_it(embedded_allocations, flows):
+    study, allocations = embedded_allocations
+    waste = allocations["construction_waste"]
+    parts = waste.features.groupby("component").amount_base.sum()
+    mid = {a: (flows.loc[f"ext_cd_share_{a}", "value"] + flows.loc[f"ext_cd_share_{a}", "value_high"]) / 2
+           for a in ("demolition", "renovation", "new_build")}
+    assert parts.sum() == waste.total_base == int(waste.surface_base.sum())
+    for activity, share in mid.items():
+        assert parts[activity] == pytest.approx(waste.total_base * share / sum(mid.values()), abs=1)
+    assert parts["demolition"] > 0.4 * waste.total_base  # the ~500 buildings due for demolition get a real share
+    demolished = waste.features[waste.features.component == "demolition"]
+    stock = study.layer("building_stock").set_index("stock_id")
+    planned = demolished[demolished.layer == "building_stock"].feature_id
+    assert stock.loc[planned, "demolition_planned"].all() and stock.loc[planned, "built_period"].eq("built_1956_1970").all()
 
 
 def test_population_split_is_proportional_and_lands_in_residential_cells(tiny, flows):
@@ -87,15 +126,18 @@ def test_stated_tonnage_above_the_total_is_refused(tiny):
         allocate_by_stated_tonnage(500_000, tiny.layer("organic_producers"), tiny.grid, tiny.layer("districts"))
 
 
-def test_construction_waste_follows_turnover_shares(tiny, flows):
+def test_construction_waste_follows_the_generation_shares(tiny, flows):
     allocations = allocate_flows({"cd": load_allocation_specs()["construction_waste"]}, flows, tiny.layers, tiny.grid, tiny.residential_share())
-    features = allocations["cd"].features.set_index("feature_id")["amount_base"]
+    features = allocations["cd"].features
     total = tonnes_to_kg(79_000)
-    shares = np.array([0.88, 0.06, 0.06, 0.001])
-    new_build = round(total * shares[0] / shares.sum())
-    assert features["nb"] == pytest.approx(new_build, abs=1)
-    assert features.sum() == total
-    assert features["old"] > features["new"]  # older stock takes more maintenance; it is also planned for demolition
+    assert features.amount_base.sum() == total and int(allocations["cd"].surface_base.sum()) == total  # exact, to the kilogram
+    by = features.groupby(["component", "feature_id"]).amount_base.sum()
+    # midpoints 45 / 40 / 15 % (data/external.csv): demolition, renovation and maintenance, new-build offcuts
+    assert by[("new_build", "nb")] == total * 15 // 100
+    assert by[("demolition", "dm")] + by[("demolition", "old")] == total * 45 // 100
+    assert by[("demolition", "dm")] == by[("demolition", "old")]  # a demolition site weighs as much as an average planned block
+    assert ("demolition", "new") not in by.index  # stock not planned for demolition takes no demolition waste
+    assert by[("renovation", "old")] > by[("renovation", "new")]  # older stock is renovated more (area × age)
 
 
 def test_area_index_equals_park_area(tiny, flows):
@@ -132,4 +174,7 @@ def test_district_table_for_the_akimat_sums_to_each_total(embedded_allocations):
     for flow_id, allocation in allocations.items():
         assert sums[flow_id] * allocation.per_unit == pytest.approx(allocation.total_base, abs=1e-6)
     assert set(table.proxy) == {"population", "stated_tonnage", "construction_activity", "area"}
+    cd = table[table.allocation == "construction_waste"]
+    assert set(cd.component) == {"demolition", "renovation", "new_build"} and (table[table.allocation != "construction_waste"].component == "").all()
+    assert (table.report_lines.str.startswith("L")).all() and table.flow_rows.str.contains("ext_").any()
     assert "Алатау ауданы" in set(table.district) or table.district.str.contains("Алатау").any()

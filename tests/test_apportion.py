@@ -26,7 +26,7 @@ def test_apportionment_is_deterministic(total, weights):
     assert np.array_equal(largest_remainder(total, np.array(weights)), largest_remainder(total, np.array(weights)))
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)  # the first example may pay for cold imports on a busy machine
 @given(data=st.data())
 def test_grouped_parts_sum_to_each_group_total(data):
     n_groups = data.draw(st.integers(min_value=1, max_value=8))

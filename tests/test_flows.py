@@ -21,6 +21,7 @@ from geo_almaty.flows import (
     load_labels,
     mass_flows,
     parse_line_ranges,
+    report_rows,
     select_flows,
 )
 from geo_almaty.sankey import load_sankey_diagrams, sankey_figure
@@ -48,7 +49,7 @@ def normalise(text: str) -> str:
 def test_every_row_cites_existing_lines_and_quotes_them(flows, report_file):
     lines = report_file.read_text(encoding="utf-8").split("\n")
     problems = []
-    for row in flows.itertuples():
+    for row in report_rows(flows).itertuples():
         ranges = parse_line_ranges(row.report_lines)
         if any(end > len(lines) for _, end in ranges):
             problems.append(f"{row.id}: lines {row.report_lines} beyond the report's {len(lines)} lines")
@@ -63,7 +64,7 @@ def test_every_row_cites_existing_lines_and_quotes_them(flows, report_file):
 def test_quotes_contain_the_printed_number(flows):
     """The quote shows the figure itself: its digits appear in the quote (ignoring thin spaces)."""
     missing = []
-    for row in flows.itertuples():
+    for row in flows[flows.quote_ru != ""].itertuples():
         digits = re.sub(r"\D", "", row.quote_ru)
         value_digits = re.sub(r"\D", "", f"{row.value:g}".replace("e+", ""))
         if value_digits.lstrip("0") not in digits and row.quantity != "count":
@@ -102,7 +103,32 @@ def test_every_row_has_unit_year_and_lines(flows):
     assert set(FLOW_COLUMNS) <= set(flows.columns)
     assert flows["unit"].isin(list(UNITS)).all()
     assert flows["year"].between(1900, 2100).all()
-    assert (flows["report_lines"].str.len() > 0).all()
+    assert (report_rows(flows)["report_lines"].str.len() > 0).all()
+
+
+def test_external_figures_name_their_source_address_and_year(flows):
+    """Figures that are not the report's (data/external.csv) are loaded beside it, each with source, address and year."""
+    external = flows[flows.origin == "external"]
+    assert {"ext_almaty_msw_food_share", "ext_almaty_msw_daily", "ext_cd_share_demolition"} <= set(external.index)
+    assert (external.source.str.len() > 20).all() and external.url.str.match(r"^https?://").all()
+    assert (external.report_lines == "").all() and external.year.between(1990, 2100).all()
+    assert flow_value(flows, "ext_almaty_msw_daily") == pytest.approx(1500 * 365)  # t/day normalised to t/yr
+    assert flow_value(flows, "ext_almaty_msw_food_share") == pytest.approx(0.475)
+    assert len(load_flows(external=False)) == len(report_rows(flows))
+
+
+def test_an_external_figure_without_an_address_is_one_line(tmp_path):
+    shutil.copy(DATA / "flows.csv", tmp_path / "flows.csv")
+    shutil.copy(DATA / "labels.csv", tmp_path / "labels.csv")
+    rows = list(csv.DictReader((DATA / "external.csv").open(encoding="utf-8")))
+    rows[0]["url"] = "inform.kz"
+    with (tmp_path / "external.csv").open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(FlowDataError) as exc:
+        load_flows(tmp_path / "flows.csv")
+    assert "\n" not in str(exc.value) and "external.csv" in str(exc.value) and "column 'url'" in str(exc.value)
 
 
 def test_queries_by_sector_material_and_fate(flows):
@@ -267,11 +293,12 @@ def test_cli_flows_end_to_end(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "agri_organic_waste_landfill" in printed and "DISAGREE landfill_delivered_vs_sorting_capacity" in printed
     files = sorted(p.name for p in out.iterdir())
-    assert files == ["sankey_agrifood.html", "sankey_city.html", "sankey_construction.html", "sankey_industry.html"]
-    html = (out / "sankey_city.html").read_text(encoding="utf-8")
-    assert '<html lang="en">' in html
-    assert not re.search(r"<script[^>]+src=", html), "plotly.js must be inlined"
-    assert "Plotly.newPlot" in html and len(html) > 1_000_000
+    assert files == [".geo-almaty-output", "sankey.html"]
+    html = (out / "sankey.html").read_text(encoding="utf-8")
+    assert '<html lang="en" data-lang="en">' in html and "<title>" in html
+    assert not re.search(r"<script[^>]+src=", html), "the page must not load scripts"
+    assert html.count('class="ga-sankey"') == 4 and html.count("<svg") == 8 and len(html) < 500_000
+    assert "553\u00a0kt/yr" in html and "553\u00a0тыс. т/год" in html, "values in kt/yr, formatted per language"
 
 
 def test_cli_flows_bad_table_prints_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):

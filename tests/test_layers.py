@@ -323,7 +323,7 @@ def test_validate_whole_user_catalog_of_real_files(tmp_path, geodata_dir):
         "districts": {"source": {"path": str(geodata_dir / "almaty_health" / "districts.geojson"),
                                  "columns": {"name_ru": "name_ru", "name_kk": "name_kz"}}},
         "roads": {"source": {"path": str(geodata_dir / "kvozianov_almaty_roads" / "almaty_roads.geojson"),
-                             "columns": {"class": "highway", "name_ru": "name"},
+                             "columns": {"class": "highway", "name_ru": "name", "maxspeed_osm": "maxspeed", "lanes_osm": "lanes"},  # OSM text ("60, 40", "RU:urban") is not km/h
                              "values": {"class": {"primary_link": "primary", "secondary_link": "secondary", "trunk_link": "trunk",
                                                   "motorway_link": "motorway", "secondary_link, secondary": "secondary",
                                                   "primary, trunk": "trunk", "primary, primary_link": "primary",

@@ -271,6 +271,7 @@ def test_graph_and_catalog_are_written_and_validate(tmp_path, mapping, layers):
     document = yaml.safe_load(catalog_path.read_text(encoding="utf-8"))
     assert document["version"] == 1 and document["extends"] == "embedded"
     assert document["layers"]["roads"]["source"] == {"path": "osm.gpkg", "layer": "roads", "osm_graph": "graphs/drive.graphml"}
+    assert document["layers"]["network"] == {"source": {"path": "graphs/drive.graphml"}}
     assert sorted(name for name, _ in pyogrio.list_layers(tmp_path / "osm.gpkg")) == sorted(layers)
 
     catalog = load_catalog(catalog_path)
@@ -279,6 +280,7 @@ def test_graph_and_catalog_are_written_and_validate(tmp_path, mapping, layers):
     for name, frame in layers.items():
         assert reports[name].usable, (name, reports[name].problems)
         assert reports[name].features == len(frame), name
+    assert reports["network"].usable and reports["network"].features > 0  # the drive graph, as a road network
 
 
 def test_write_refuses_nothing_and_missing_graph(tmp_path, layers):
@@ -403,15 +405,21 @@ def test_import_osm_needs_exactly_one_source(tmp_path):
     assert_one_line(exc, "give either a place or an OSM file")
 
 
-def test_cli_fetch_osm_offline_writes_a_usable_catalog(tmp_path, capsys):
+def test_cli_fetch_osm_offline_writes_a_catalog_whose_layers_validate(tmp_path, capsys):
     from geo_almaty.cli import main
 
     out = tmp_path / "osm.gpkg"
     assert main(["layers", "fetch-osm", "--osm-file", str(FIXTURES / "almaty_small.osm"), "--out", str(out)]) == 0
     catalog = tmp_path / "osm.catalog.yaml"
     assert out.is_file() and catalog.is_file() and (tmp_path / "osm.drive.graphml").is_file()
-    assert main(["layers", "validate", "--catalog", str(catalog)]) == 0
-    assert "osm.gpkg:recycling_points" in capsys.readouterr().out
+    # Every layer is usable, but OSM districts carry no population, so the flows cannot be spread:
+    # validate says so (exit 1) exactly as the run would refuse it (exit 2).
+    assert main(["layers", "validate", "--catalog", str(catalog)]) == 1
+    captured = capsys.readouterr()
+    assert "osm.gpkg:recycling_points" in captured.out
+    assert "unusable layer(s) or profile(s): flow allocation" in captured.err and "population" in captured.out
+    assert main(["run", "--catalog", str(catalog), "--out", str(tmp_path / "run")]) == 2
+    assert "population" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
 def test_cli_fetch_osm_bad_file_is_one_line(tmp_path, capsys):

@@ -31,7 +31,7 @@ def world(tmp_path_factory):
     folder = tmp_path_factory.mktemp("world")
     catalog = load_catalog(tiny_world(folder))
     study = prepare_study(catalog, 250)
-    allocations = allocate_flows(load_allocation_specs(), load_flows(), study.layers, study.grid, study.residential_share())
+    allocations = allocate_flows(load_allocation_specs(), load_flows(), study.layers, study.grid, study.population_weights())
     return folder, catalog, study, allocations
 
 
@@ -48,6 +48,11 @@ def test_linear_value_function_both_directions():
     raw = np.array([0.0, 500.0, 1000.0, 2000.0])
     assert linear(raw, 0, 1000).tolist() == [0.0, 0.5, 1.0, 1.0]
     assert linear(raw, 1000, 0).tolist() == [1.0, 0.5, 0.0, 0.0]  # closer is better
+
+
+def test_linear_with_equal_bounds_is_a_step_that_gives_nothing_at_the_bound():
+    raw = np.array([0.0, 0.0, 5.0])
+    assert linear(raw, 0, 0).tolist() == [0.0, 0.0, 1.0]  # a 95th percentile of 0 must not make "none within reach" the best
 
 
 def test_threshold_sigmoid_and_fuzzy():

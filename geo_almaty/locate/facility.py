@@ -55,6 +55,12 @@ class LocateOutcome:
     cell_district: np.ndarray = field(repr=False)  #: district id of every cell with supply (order of ``points.cell``)
     district_names: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)  #: district id -> {lang: name}
     cell_size_m: float = 250.0
+    out_of_reach: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)  #: demand points with no candidate within the haul
+
+    def out_of_reach_kg(self) -> dict[str, int]:
+        """kg/yr per flow at demand points with no candidate within the haul radius (left unserved, part of :meth:`unserved_kg`)."""
+        kg = self.points.kg[self.out_of_reach].sum(axis=0) if len(self.out_of_reach) else np.zeros(len(self.supply), dtype=np.int64)
+        return {f: int(v) for f, v in zip(self.flow_ids, kg)}
 
     def district_name(self, district_id: str, lang: str) -> str:
         return self.district_names.get(district_id, {}).get(lang, district_id)
@@ -103,11 +109,19 @@ def locate_facility(inputs, facility: str, *, outcome=None, model: str | None = 
         outcome = score_facility(inputs, facility, progress=progress)
     places = locations(inputs.study, outcome.result, spec)
     costs = travel_costs(inputs.study, np.c_[points.x, points.y], places.xy, spec.max_haul_m)
-    network = build_network(points, places, costs, spec)
+    reached = np.unique(costs.origin)
+    out_of_reach = np.setdiff1d(np.arange(len(points)), reached)
+    if not len(reached):
+        raise LocateError(f"none of the {points.tonnes.sum():,.0f} t/yr of supply has a candidate within {spec.max_haul_m / 1000:g} km",
+                          file=profile.path, column="locate/max_haul_m", expected="a longer haul or more candidates (lower min_score)")
+    if len(out_of_reach):
+        log.warning("%s: %.0f t/yr of supply (%d of %d demand points) has no candidate within %g km and is left unserved", profile.id,
+                    points.tonnes[out_of_reach].sum(), len(out_of_reach), len(points), spec.max_haul_m / 1000)
+    network = build_network(points, places, costs, spec, reached)
     result = solve_model(network, spec.model, band=spec.band_index, k=spec.k, haul_cost_per_tkm=spec.haul_cost_per_tkm,
                          unserved_penalty_factor=spec.unserved_penalty_factor, gap=spec.gap, time_limit=spec.time_limit,
                          single_source=spec.single_source, progress=progress)
-    allocation, site_location, site_band = allocate_cells(points, supply, result)
+    allocation, site_location, site_band = allocate_cells(points, supply, result, reached)
     cell_district = _cell_districts(inputs.study, points.cell)
     served = allocation[allocation.location != UNSERVED]
     point_of_cell = points.cell_point[np.searchsorted(points.cell, served.cell.to_numpy())]
@@ -123,38 +137,46 @@ def locate_facility(inputs, facility: str, *, outcome=None, model: str | None = 
     from ..select import district_names
 
     return LocateOutcome(profile, spec, supply, points, places, costs, result, allocation, site_location, site_band, outcome_impact,
-                         elapsed, cell_district, district_names(inputs.study), inputs.study.grid.cell_size)
+                         elapsed, cell_district, district_names(inputs.study), inputs.study.grid.cell_size, out_of_reach)
 
 
-def build_network(points: DemandPoints, places: Locations, costs: TravelCosts, spec: LocateSpec) -> Network:
-    """The solver's network: demand points (t/yr), locations (score, existing band) and arcs (km)."""
+def build_network(points: DemandPoints, places: Locations, costs: TravelCosts, spec: LocateSpec, reached: np.ndarray | None = None) -> Network:
+    """The solver's network: demand points (t/yr), locations (score, existing band) and arcs (km).
+
+    ``reached``: the demand points (sorted) that have an arc; the solver sees only them, numbered in that order.
+    """
+    reached = np.arange(len(points)) if reached is None else reached
     frame = places.frame
     band_ids = [b.id for b in spec.bands]
     fixed_band = np.array([band_ids.index(b) if b else -1 for b in frame["fixed_band"]], dtype=np.int64)
     score = frame["score"].fillna(1.0).to_numpy(dtype=np.float64)
-    return Network(points.tonnes, score, fixed_band, costs.origin, costs.destination, costs.metres / 1000.0, list(spec.bands),
-                   spec.max_haul_m / 1000.0)
+    return Network(points.tonnes[reached], score, fixed_band, np.searchsorted(reached, costs.origin), costs.destination,
+                   costs.metres / 1000.0, list(spec.bands), spec.max_haul_m / 1000.0)
 
 
-def allocate_cells(points: DemandPoints, supply: list[SupplyFlow], result: ModelResult) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def allocate_cells(points: DemandPoints, supply: list[SupplyFlow], result: ModelResult,
+                   reached: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Every cell's kilograms of every flow, split over the sites serving its demand point and the unserved part.
 
-    The split follows the solution's shares with the largest remainder, per cell
-    and flow, so each cell's flow is conserved to the kilogram.
+    ``reached``: the demand point of each of the solver's points (see :func:`build_network`); the
+    other points are unserved. The split follows the solution's shares with the largest
+    remainder, per cell and flow, so each cell's flow is conserved to the kilogram.
     """
     problem = result.problem
     assignment = result.solution.assignment
-    arc_point = problem.arc_demand[assignment.arcs]
+    reached = np.arange(problem.n_demand) if reached is None else reached
+    out_of_reach = np.setdiff1d(np.arange(len(points)), reached)
+    arc_point = reached[problem.arc_demand[assignment.arcs]]
     arc_location = result.option_location[problem.arc_option[assignment.arcs]]
-    # Destinations of every demand point: its sites, then its unserved part.
-    dest_point = np.r_[arc_point, np.arange(problem.n_demand)]
-    dest_location = np.r_[arc_location, np.full(problem.n_demand, UNSERVED)]
-    dest_share = np.r_[assignment.share, assignment.unserved]
+    # Destinations of every demand point: its sites, then its unserved part (all of it out of reach).
+    dest_point = np.r_[arc_point, reached, out_of_reach]
+    dest_location = np.r_[arc_location, np.full(len(points), UNSERVED)]
+    dest_share = np.r_[assignment.share, assignment.unserved, np.ones(len(out_of_reach))]
     keep = dest_share > 0
     dest_point, dest_location, dest_share = dest_point[keep], dest_location[keep], dest_share[keep]
     order = np.lexsort((dest_location, dest_point))
     dest_point, dest_location, dest_share = dest_point[order], dest_location[order], dest_share[order]
-    dest_start = np.searchsorted(dest_point, np.arange(problem.n_demand + 1))
+    dest_start = np.searchsorted(dest_point, np.arange(len(points) + 1))
     rows = []
     for f, flow in enumerate(supply):
         cells = np.flatnonzero(points.cell_kg[:, f] > 0)

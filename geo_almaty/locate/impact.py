@@ -41,7 +41,7 @@ class Impact:
     recycling_avoided_co2e_t: float
     net_co2e_t: float                  #: positive = emissions avoided
     coefficients: dict[str, str]       #: id -> "value unit (rows)" of every coefficient used
-    notes: list[str]                   #: keys of :data:`NOTES`
+    notes: list[str]                   #: what the figures leave out: ids ``locate_note_<key>`` in locale/messages.yaml
 
     def rows(self) -> list[tuple[str, float | None, str]]:
         """(figure id, value, unit) in reporting order."""
@@ -57,19 +57,6 @@ class Impact:
             ("recycling_co2e_avoided", self.recycling_avoided_co2e_t, "t CO2e/yr"),
             ("net_co2e_avoided", self.net_co2e_t, "t CO2e/yr"),
         ]
-
-
-#: What the figures leave out, in the three languages.
-NOTES = {
-    "no_landfill": {"ru": "в каталоге нет полигона: заменяемая перевозка не вычтена", "kk": "каталогта полигон жоқ: ауыстырылатын тасымал шегерілмеді",
-                    "en": "no landfill in the catalog: the haul the sites replace is not netted out"},
-    "no_factor": {"ru": "для потоков с impact: none в отчёте нет коэффициента предотвращённых выбросов: они учтены только в перевозке",
-                  "kk": "impact: none ағындары үшін есепте болдырылмаған шығарындылар коэффициенті жоқ: олар тек тасымалда ескерілді",
-                  "en": "flows marked impact: none have no avoided-emission factor in the report and count for haulage only"},
-    "process": {"ru": "выбросы самих объектов (компостирование и т. п.) в отчёте не даны и не оценены",
-                "kk": "нысандардың өз шығарындылары (компосттау т.б.) есепте берілмеген және бағаланбаған",
-                "en": "process emissions of the facilities themselves (composting etc.) are not in the report and are not estimated"},
-}
 
 
 def impact(served_kg_by_flow: dict[str, int], impact_of_flow: dict[str, str], tkm: float, replaced_tkm: float | None,

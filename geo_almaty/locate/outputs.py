@@ -18,18 +18,8 @@ import shapely
 from .. import settings
 from ..apportion import KG_PER_T
 from ..export import write_csv, write_geopackage
+from ..i18n import text
 from .facility import UNSERVED, LocateOutcome
-from .impact import NOTES
-
-#: Model names in the three languages.
-MODEL_TITLES = {
-    "pmedian": {"ru": "ёмкостная p-медиана", "kk": "сыйымдылығы шектелген p-медиана", "en": "capacitated p-median"},
-    "set_cover": {"ru": "ёмкостное покрытие (наименьшее число площадок)", "kk": "сыйымдылығы шектелген жабу (алаңдардың ең аз саны)",
-                  "en": "capacitated set covering (fewest sites)"},
-    "mclp": {"ru": "ёмкостное максимальное покрытие", "kk": "сыйымдылығы шектелген барынша жабу", "en": "capacitated maximal coverage"},
-    "fixed_charge": {"ru": "размещение с затратами на открытие", "kk": "ашу шығындары бар орналастыру", "en": "fixed-charge location"},
-}
-
 
 def site_table(outcome: LocateOutcome, lang: str) -> pd.DataFrame:
     """One row per opened site: band, capacity, assigned t/yr (in all and per flow), utilisation, district, inside the city."""
@@ -62,8 +52,8 @@ def site_table(outcome: LocateOutcome, lang: str) -> pd.DataFrame:
 
 
 def flow_table(outcome: LocateOutcome, lang: str) -> pd.DataFrame:
-    """Per supply flow: total, eligible, served, unserved, not eligible (t/yr), with the share and the impact it counts for."""
-    served, unserved = outcome.served_kg(), outcome.unserved_kg()
+    """Per supply flow: total, eligible, served, unserved (of which out of reach), not eligible (t/yr), share, impact."""
+    served, unserved, lost = outcome.served_kg(), outcome.unserved_kg(), outcome.out_of_reach_kg()
     rows = []
     for flow in outcome.supply:
         rows.append({
@@ -72,7 +62,8 @@ def flow_table(outcome: LocateOutcome, lang: str) -> pd.DataFrame:
             "share_parameter": flow.share_parameter.id if flow.share_parameter else "",
             "share_status": flow.share_parameter.status if flow.share_parameter else "",
             "eligible_t_yr": flow.eligible_kg / KG_PER_T, "served_t_yr": served[flow.allocation] / KG_PER_T,
-            "unserved_t_yr": unserved[flow.allocation] / KG_PER_T, "not_eligible_t_yr": flow.not_eligible_kg / KG_PER_T,
+            "unserved_t_yr": unserved[flow.allocation] / KG_PER_T, "out_of_reach_t_yr": lost[flow.allocation] / KG_PER_T,
+            "not_eligible_t_yr": flow.not_eligible_kg / KG_PER_T,
             "impact": flow.impact, "flow_rows": ";".join(flow.rows), "why": flow.why,
         })
     return pd.DataFrame(rows)
@@ -98,7 +89,7 @@ def impact_table(outcome: LocateOutcome) -> pd.DataFrame:
     """Impact figures with units, then the coefficients used and the notes."""
     rows = [{"figure": f, "value": v, "unit": u, "detail": ""} for f, v, u in outcome.impact.rows()]
     rows += [{"figure": f"coefficient:{k}", "value": np.nan, "unit": "", "detail": v} for k, v in outcome.impact.coefficients.items()]
-    rows += [{"figure": "note", "value": np.nan, "unit": "", "detail": NOTES[n]["en"]} for n in outcome.impact.notes]
+    rows += [{"figure": "note", "value": np.nan, "unit": "", "detail": text(f"locate_note_{n}", "en")} for n in outcome.impact.notes]
     rows.append({"figure": "distances", "value": np.nan, "unit": "", "detail": outcome.costs.describe()})
     return pd.DataFrame(rows)
 

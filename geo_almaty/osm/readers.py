@@ -18,6 +18,7 @@ import numpy as np
 import osmnx as ox
 import pandas as pd
 import pyogrio
+import pyogrio.raw
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
@@ -105,19 +106,36 @@ def _read_xml(path: Path, mapping: OSMMapping) -> gpd.GeoDataFrame:
 
 
 def _read_pbf(path: Path, mapping: OSMMapping) -> gpd.GeoDataFrame:
-    frames = [_read_pbf_layer(path, layer, element, mapping) for layer, element in _PBF_LAYERS]
+    """Mapped objects of a .osm.pbf; objects GDAL builds broken geometries for are dropped and counted.
+
+    Real extracts always hold a few (a multipolygon ring of two points, a way
+    whose nodes are cut off by the extract): the count and the first ids are
+    logged as a warning and kept in ``attrs["broken_objects"]``.
+    """
+    frames, broken = [], []
+    for layer, element in _PBF_LAYERS:
+        frame, dropped = _read_pbf_layer(path, layer, element, mapping)
+        frames.append(frame)
+        broken += dropped
     features = pd.concat(frames, ignore_index=True)
     if not len(features):
         raise OSMError("no object with a tag the mapping uses", file=path, expected=_MAPPED)
     features["id"] = pd.to_numeric(features["id"], errors="coerce").astype("int64")
-    return gpd.GeoDataFrame(features, geometry="geometry", crs=settings.GEOGRAPHIC_CRS)
+    result = gpd.GeoDataFrame(features, geometry="geometry", crs=settings.GEOGRAPHIC_CRS)
+    result.attrs["broken_objects"] = broken
+    if broken:
+        log.warning("%s: %d OSM object(s) with a broken geometry dropped (e.g. %s)", path.name, len(broken), ", ".join(broken[:5]))
+    return result
 
 
-def _read_pbf_layer(path: Path, layer: str, element: str | None, mapping: OSMMapping) -> pd.DataFrame:
+def _read_pbf_layer(path: Path, layer: str, element: str | None, mapping: OSMMapping) -> tuple[pd.DataFrame, list[str]]:
     """The objects of one GDAL OSM layer with an anchor tag: element, id, a column per mapped key, geometry.
 
     Keys GDAL has no field for are parsed from its ``other_tags`` hstore text:
     first the anchor keys for every object, then the rest for the kept ones.
+    Geometries are decoded from WKB here, so that one GEOS cannot build (a ring
+    of fewer than 4 points) drops that object instead of the whole import; the
+    second value lists the dropped objects ('way/27105968').
     """
     anchors = mapping.query_tags()
     try:
@@ -125,9 +143,15 @@ def _read_pbf_layer(path: Path, layer: str, element: str | None, mapping: OSMMap
             warnings.simplefilter("ignore", RuntimeWarning)
             fields = [str(f) for f in pyogrio.read_info(path, layer=layer)["fields"]]
             wanted = [c for c in fields if c in mapping.tag_keys() or c in ("osm_id", "osm_way_id", "other_tags")]
-            frame = pyogrio.read_dataframe(path, layer=layer, columns=wanted)
+            meta, _, wkb, values = pyogrio.raw.read(path, layer=layer, columns=wanted)
     except (DataSourceError, DataLayerError, OSError, ValueError) as exc:
         raise OSMError(f"cannot read OSM PBF layer '{layer}' ({_one_line(exc)})", file=path, expected="a complete .osm.pbf extract") from None
+    geometry = shapely.from_wkb(wkb, on_invalid="ignore")
+    frame = pd.DataFrame({str(name): column for name, column in zip(meta["fields"], values)})
+    broken = shapely.is_missing(geometry) & pd.notna(pd.Series(wkb)).to_numpy()
+    dropped = [_reference(frame.iloc[i], element) for i in np.flatnonzero(broken)]
+    frame = frame[~broken].reset_index(drop=True)
+    frame["geometry"] = geometry[~broken]
     other = frame.pop("other_tags") if "other_tags" in frame.columns else pd.Series(None, index=frame.index, dtype=object)
     frame = _with_hstore_keys(frame, other, [key for key in anchors if key not in frame.columns])
     index = _TagIndex(frame)
@@ -141,7 +165,15 @@ def _read_pbf_layer(path: Path, layer: str, element: str | None, mapping: OSMMap
     else:
         frame["element"] = element
         frame["id"] = frame["osm_id"]
-    return frame.drop(columns=[c for c in ("osm_id", "osm_way_id") if c in frame.columns])
+    return frame.drop(columns=[c for c in ("osm_id", "osm_way_id") if c in frame.columns]), dropped
+
+
+def _reference(row: pd.Series, element: str | None) -> str:
+    """'way/123' or 'relation/456' for a row of a GDAL OSM layer."""
+    if element is None:
+        relation = pd.notna(row.get("osm_id"))
+        return f"{'relation' if relation else 'way'}/{row.get('osm_id') if relation else row.get('osm_way_id')}"
+    return f"{element}/{row.get('osm_id')}"
 
 
 def _with_hstore_keys(frame: pd.DataFrame, other_tags: pd.Series, keys: list[str]) -> pd.DataFrame:

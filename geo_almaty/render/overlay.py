@@ -23,8 +23,14 @@ SUITABILITY_RAMP = ((0.0, (255, 255, 204)), (0.25, (161, 218, 180)), (0.5, (65, 
 WEB_MERCATOR = "EPSG:3857"
 
 
+#: Value marking an excluded cell in a surface passed to :func:`colourise` (drawn hatched grey).
+EXCLUDED = -1.0
+#: Colour of the hatching of excluded cells (RGB); the legend draws the same hatch.
+EXCLUDED_RGB = (90, 90, 90)
+
+
 def colourise(values: np.ndarray, ramp=SUITABILITY_RAMP, alpha: int = 200) -> np.ndarray:
-    """RGBA bands (4, rows, cols) uint8 for values in 0-1; NaN becomes transparent."""
+    """RGBA bands (4, rows, cols) uint8 for values in 0-1; NaN becomes transparent, :data:`EXCLUDED` hatched grey."""
     stops = np.array([s for s, _ in ramp])
     colours = np.array([c for _, c in ramp], dtype=float)
     v = np.clip(np.nan_to_num(values, nan=0.0), 0, 1)
@@ -32,16 +38,39 @@ def colourise(values: np.ndarray, ramp=SUITABILITY_RAMP, alpha: int = 200) -> np
     for band in range(3):
         rgba[band] = np.interp(v, stops, colours[:, band]).round().astype(np.uint8)
     rgba[3] = np.where(np.isfinite(values), alpha, 0)
+    excluded = values == EXCLUDED
+    if excluded.any():
+        rows, cols = np.indices(values.shape)
+        line = (rows + cols) % 4 == 0
+        for band in range(3):
+            rgba[band][excluded] = EXCLUDED_RGB[band]
+        rgba[3][excluded] = np.where(line[excluded], 130, 20)
     return rgba
+
+
+def hex_colour(rgb) -> str:
+    """'#rrggbb' of an (r, g, b) tuple of 0-255 values."""
+    return "#" + "".join(f"{int(round(c)):02x}" for c in rgb)
 
 
 def ramp_css(ramp=SUITABILITY_RAMP) -> str:
     """The ramp as a CSS linear-gradient, for the legend."""
-    stops = ", ".join(f"rgb{tuple(c)} {s:.0%}" for s, c in ramp)
+    stops = ", ".join(f"{hex_colour(c)} {s:.0%}" for s, c in ramp)
     return f"linear-gradient(to right, {stops})"
 
 
-def surface_overlay(surface: np.ndarray, grid: AnalysisGrid, max_pixels: int = 700) -> tuple[str, list[list[float]]]:
+def facility_ramp(colour: str) -> tuple[tuple[float, tuple[int, int, int]], ...]:
+    """A sequential ramp in a facility's hue: a pale tint (0) through a light tone (0.5) to a dark shade (1)."""
+    rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)], dtype=float)
+    white, black = np.full(3, 255.0), np.zeros(3)
+
+    def mix(a, b, t):
+        return tuple(int(round(x)) for x in a * (1 - t) + b * t)
+
+    return ((0.0, mix(rgb, white, 0.88)), (0.5, mix(rgb, white, 0.45)), (1.0, mix(rgb, black, 0.35)))
+
+
+def surface_overlay(surface: np.ndarray, grid: AnalysisGrid, max_pixels: int = 700, ramp=SUITABILITY_RAMP) -> tuple[str, list[list[float]]]:
     """A score surface on ``grid`` as a PNG data URI and its ``[[south, west], [north, east]]`` bounds."""
     left, bottom, right, top = grid.bounds
     scale = max(1.0, max(grid.width, grid.height) / max_pixels)
@@ -51,7 +80,7 @@ def surface_overlay(surface: np.ndarray, grid: AnalysisGrid, max_pixels: int = 7
     warped = np.full((height, width), np.nan, dtype=np.float32)
     reproject(surface.astype(np.float32), warped, src_transform=grid.transform, src_crs=settings.ANALYSIS_CRS, src_nodata=np.nan,
               dst_transform=transform, dst_crs=WEB_MERCATOR, dst_nodata=np.nan, resampling=Resampling.nearest)
-    uri = png_data_uri(colourise(warped))
+    uri = png_data_uri(colourise(warped, ramp))
     west, north = transform @ (0, 0)
     east, south = transform @ (width, height)
     to_lonlat = Transformer.from_crs(WEB_MERCATOR, settings.GEOGRAPHIC_CRS, always_xy=True)
