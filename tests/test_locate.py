@@ -1,12 +1,14 @@
 """Location-allocation on real inputs: supply conserved to the kilogram, costs, parameters, profiles, outputs, CLI."""
 from __future__ import annotations
 
+import dataclasses
 import math
-import sys
 import types
 
+import geopandas as gpd
 import numpy as np
 import pyogrio
+import shapely
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -18,14 +20,14 @@ from geo_almaty.errors import FlowDataError, LocateError, ProfileError
 from geo_almaty.export import read_csv
 from geo_almaty.flows import flow_value, load_flows
 from geo_almaty.grid import AnalysisGrid
-from geo_almaty.locate import costs as costs_module
 from geo_almaty.locate.costs import straight_line_costs, travel_costs
 from geo_almaty.locate.facility import UNSERVED, allocate_cells, locate_facility
 from geo_almaty.locate.models import Band, Network, solve_model
-from geo_almaty.locate.outputs import district_site_table, flow_table, locate_layers, site_table
-from geo_almaty.locate.report import locate_html, locate_markdown
+from geo_almaty.locate.outputs import district_site_table, flow_table, locate_layers, site_table, write_locate_outputs
+from geo_almaty.locate.report import locate_html, locate_markdown, summary_lines
 from geo_almaty.locate.spec import locate_spec
 from geo_almaty.locate.supply import SupplyFlow, demand_points, eligible_surface
+from geo_almaty.network import network_from_lines, od_costs
 from geo_almaty.parameters import load_parameters
 from geo_almaty.pipeline import load_inputs
 from geo_almaty.profiles import load_profile
@@ -107,27 +109,30 @@ def test_too_many_pairs_are_refused_with_the_estimate(monkeypatch):
         straight_line_costs(np.zeros((5, 2)), np.zeros((5, 2)), 100.0, 1.3)
 
 
-def test_road_costs_plug_in_when_the_study_has_a_network(monkeypatch):
-    calls = {}
-
-    def od_costs(network, origins, destinations, *, cutoff, weight="length"):
-        calls.update(cutoff=cutoff, weight=weight)
-        return types.SimpleNamespace(origin=np.array([0]), destination=np.array([1]), cost=np.array([1234.0]), shape=(1, 2))
-
-    monkeypatch.setitem(sys.modules, "geo_almaty.network", types.SimpleNamespace(od_costs=od_costs))
-    with_roads = types.SimpleNamespace(network=object())
-    result = travel_costs(with_roads, np.zeros((1, 2)), np.zeros((2, 2)), 5000.0)
-    assert result.method == "road" and not result.is_fallback and result.metres.tolist() == [1234.0]
-    assert calls == {"cutoff": 5000.0, "weight": "length"}
-    without = travel_costs(types.SimpleNamespace(network=None), np.zeros((1, 2)), np.zeros((2, 2)), 5000.0)
-    assert without.is_fallback and without.circuity == ga_settings.FALLBACK_CIRCUITY
+def _l_shaped_road() -> gpd.GeoDataFrame:
+    """One road from (0, 0) north to (0, 1000) and east to (1000, 1000) (EPSG:32643, m), offset to Almaty."""
+    x0, y0 = 630_000.0, 4_790_000.0
+    return gpd.GeoDataFrame({"class": ["primary"]}, geometry=[shapely.LineString([(x0, y0), (x0, y0 + 1000), (x0 + 1000, y0 + 1000)])],
+                            crs=ga_settings.ANALYSIS_CRS)
 
 
-def test_travel_costs_fall_back_when_the_network_package_is_missing(monkeypatch):
-    monkeypatch.setitem(sys.modules, "geo_almaty.network", None)  # import fails
-    result = travel_costs(types.SimpleNamespace(network=object()), np.zeros((1, 2)), np.zeros((2, 2)), 5000.0)
-    assert result.is_fallback
-    assert costs_module.settings.FALLBACK_CIRCUITY == result.circuity
+def test_road_costs_come_from_the_network_and_the_fallback_is_flagged():
+    road = _l_shaped_road()
+    x0, y0 = road.geometry.iloc[0].coords[0]
+    network = network_from_lines(road)
+    origin = np.array([[x0, y0]])
+    destination = np.array([[x0 + 1000, y0 + 1000], [x0, y0 + 500]])
+    by_road = travel_costs(types.SimpleNamespace(network=network), origin, destination, 2500.0)
+    assert by_road.method == "road" and not by_road.is_fallback and "road network" in by_road.describe()
+    assert dict(zip(by_road.destination.tolist(), by_road.metres.tolist())) == pytest.approx({0: 2000.0, 1: 500.0})  # along the road
+    od = od_costs(network, origin, destination, cutoff=2500.0)
+    assert by_road.metres.tolist() == pytest.approx(od.cost[np.argsort(od.destination)].tolist())  # the network stream's numbers
+    within = travel_costs(types.SimpleNamespace(network=network), origin, destination, 1800.0)
+    assert within.destination.tolist() == [1]  # 2 km by road is beyond 1.8 km, though the straight line is 1.41 km
+    fallback = travel_costs(types.SimpleNamespace(network=None), origin, destination, 1800.0)
+    assert fallback.is_fallback and fallback.circuity == ga_settings.FALLBACK_CIRCUITY and "fallback" in fallback.describe()
+    assert sorted(fallback.destination.tolist()) == [0, 1]  # 1,414 m × 1.27 = 1,796 m
+    assert fallback.metres[fallback.destination == 0][0] == pytest.approx(math.hypot(1000, 1000) * ga_settings.FALLBACK_CIRCUITY)
 
 
 # --- parameters and profiles -----------------------------------------------------------------------
@@ -220,6 +225,24 @@ def test_tiny_world_location_adds_up(tiny):
     assert layers["links"].t_yr.sum() == pytest.approx(flows.served_t_yr.sum())
     assert outcome.impact.ch4_avoided_t == pytest.approx(outcome.impact.served_t * 35_000 / 600_000)
     assert outcome.impact.transport_co2e_t == pytest.approx(outcome.impact.tkm * 0.2332 / 1000)
+
+
+def test_tiny_world_uses_its_roads_and_flags_the_straight_line_fallback_without_them(tiny, tmp_path):
+    folder, inputs = tiny
+    profile = str(locate_profile(folder))
+    by_road = locate_facility(inputs, profile, gap=1e-3, time_limit=10)
+    assert by_road.costs.method == "road" and "road network" in summary_lines(by_road, "en")["distances"]
+    no_roads = dataclasses.replace(inputs, study=dataclasses.replace(inputs.study, _network=None, _network_built=True))
+    straight = locate_facility(no_roads, profile, gap=1e-3, time_limit=10)
+    assert straight.costs.is_fallback and straight.costs.circuity == ga_settings.FALLBACK_CIRCUITY
+    paths = write_locate_outputs(straight, tmp_path, "en")
+    sites = read_csv(next(p for p in paths if p.suffix == ".csv"))
+    assert sites.distances.str.contains("fallback").all()
+    impact = pyogrio.read_dataframe(next(p for p in paths if p.suffix == ".gpkg"), layer="impact")
+    assert "fallback" in impact.set_index("figure").loc["distances", "detail"]
+    for lang, word in (("en", "fallback"), ("ru", "запасной"), ("kk", "қосалқы")):
+        assert word in locate_markdown({"tiny_hub": straight}, lang)
+    assert "fallback" not in locate_markdown({"tiny_hub": by_road}, "en")
 
 
 def test_tiny_world_supply_out_of_reach_is_left_unserved_and_said(tiny):

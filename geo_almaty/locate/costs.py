@@ -16,6 +16,7 @@ from scipy.spatial import cKDTree
 
 from .. import settings
 from ..errors import LocateError
+from ..network import od_costs
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ class TravelCosts:
     metres: np.ndarray       #: (A,) haul length, m
     shape: tuple[int, int]
     method: str              #: 'road' or 'straight line × circuity (fallback)'
-    circuity: float | None   #: the factor used by the fallback, None for road costs
+    circuity: float | None   #: the factor used by the fallback (``settings.FALLBACK_CIRCUITY``), None for road costs
 
     @property
     def is_fallback(self) -> bool:
@@ -42,24 +43,21 @@ class TravelCosts:
         return "road network (shortest path length)"
 
 
-def travel_costs(study, origins_xy: np.ndarray, destinations_xy: np.ndarray, cutoff_m: float) -> TravelCosts:
+def travel_costs(study, origins_xy: np.ndarray, destinations_xy: np.ndarray, cutoff_m: float, *, progress: bool = False) -> TravelCosts:
     """Haul lengths (m) of every origin-destination pair within ``cutoff_m``: by road when the study has a network.
 
-    This is the hook for road costs: ``study.network`` (None without roads) and
-    ``geo_almaty.network.od_costs`` (COO arrays ``origin, destination, cost`` in
-    metres, connectors included, pairs beyond the cutoff absent).
+    Road lengths come from :func:`geo_almaty.network.od_costs` on ``study.network`` (COO
+    triplets in metres, connectors to the road included, pairs beyond the cutoff absent);
+    without a network, straight lines × :data:`settings.FALLBACK_CIRCUITY`, flagged.
     """
-    network = getattr(study, "network", None)
-    if network is not None:
-        try:
-            from ..network import od_costs  # the road-network stream (issue 9)
-        except ImportError:
-            network = None
-        else:
-            od = od_costs(network, origins_xy, destinations_xy, cutoff=cutoff_m, weight="length")
-            return TravelCosts(np.asarray(od.origin), np.asarray(od.destination), np.asarray(od.cost, dtype=np.float64),
-                               tuple(od.shape), "road", None)
-    return straight_line_costs(origins_xy, destinations_xy, cutoff_m, settings.FALLBACK_CIRCUITY)
+    network = study.network
+    if network is None:
+        return straight_line_costs(origins_xy, destinations_xy, cutoff_m, settings.FALLBACK_CIRCUITY)
+    od = od_costs(network, np.asarray(origins_xy, dtype=np.float64).reshape(-1, 2), np.asarray(destinations_xy, dtype=np.float64).reshape(-1, 2),
+                  cutoff=cutoff_m, weight="length", progress=progress)
+    log.info("haul costs: %d pairs within %.1f km by road", len(od.cost), cutoff_m / 1000)
+    return TravelCosts(np.asarray(od.origin, dtype=np.int64), np.asarray(od.destination, dtype=np.int64), np.asarray(od.cost, dtype=np.float64),
+                       tuple(od.shape), "road", None)
 
 
 def straight_line_costs(origins_xy: np.ndarray, destinations_xy: np.ndarray, cutoff_m: float, circuity: float) -> TravelCosts:

@@ -108,7 +108,7 @@ def locate_facility(inputs, facility: str, *, outcome=None, model: str | None = 
     if outcome is None:
         outcome = score_facility(inputs, facility, progress=progress)
     places = locations(inputs.study, outcome.result, spec)
-    costs = travel_costs(inputs.study, np.c_[points.x, points.y], places.xy, spec.max_haul_m)
+    costs = travel_costs(inputs.study, np.c_[points.x, points.y], places.xy, spec.max_haul_m, progress=progress)
     reached = np.unique(costs.origin)
     out_of_reach = np.setdiff1d(np.arange(len(points)), reached)
     if not len(reached):
