@@ -31,8 +31,9 @@ from geo_almaty.network import network_from_lines, od_costs
 from geo_almaty.parameters import load_parameters
 from geo_almaty.pipeline import load_inputs
 from geo_almaty.profiles import load_profile
+from geo_almaty.siting import check_sites
 
-from .synthetic import tiny_world, write_profile
+from .synthetic import CX, CY, HALF, box, tiny_world, write_profile
 
 TEXT = {"ru": "т", "kk": "т", "en": "t"}
 
@@ -260,6 +261,48 @@ def test_tiny_world_supply_out_of_reach_is_left_unserved_and_said(tiny):
     assert "Out of reach" in locate_markdown({"tiny_hub": outcome}, "en")
     with pytest.raises(LocateError, match=r"none of the .* t/yr of supply has a candidate within 0.01 km"):
         locate_facility(inputs, str(locate_profile(folder, max_haul_m=10)), model="set_cover", gap=1e-3, time_limit=10)
+
+
+def _composting_profile(folder, planned_t_yr: float = 1000.0):
+    """The tiny hub with the composting siting rules planned at ``planned_t_yr`` (1 kt/yr: class II, 500 m)."""
+    path = locate_profile(folder)
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document["id"] = f"tiny_legal_hub_{planned_t_yr:.0f}"
+    document["siting"] = {"facility_type": "composting", "planned_capacity_t_yr": planned_t_yr, "capacity_rationale": "test"}
+    path = folder / f"{document['id']}.yaml"
+    path.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_tiny_world_a_site_opens_only_at_a_size_band_its_sanitary_zone_allows(tmp_path):
+    x0, y0 = CX - HALF, CY - HALF
+    src = {"source": "synthetic test fixture", "accuracy_m": 1.0}
+    housing = [({"zone_id": "res", "class": "residential", **src}, box(x0, y0, x0 + 500, y0 + 2 * HALF)),  # a strip on the west edge
+               ({"zone_id": "ara", "class": "arable", **src}, box(x0 + 500, y0, x0 + 2 * HALF, y0 + 2 * HALF))]
+    inputs = load_inputs(tiny_world(tmp_path, extra={"land_use": housing}))
+    profile = str(_composting_profile(tmp_path))
+    small = locate_facility(inputs, profile, band="small", model="mclp", k=1, gap=1e-3, time_limit=10)  # 1 kt/yr: class II, 500 m
+    big = locate_facility(inputs, profile, band="big", gap=1e-3, time_limit=10)  # 1,000 kt/yr: class I, 1000 m from housing
+    frame = small.locations.frame
+    geometries = shapely.buffer(shapely.points(frame.x, frame.y), 125.0, cap_style="square")  # the 250 m candidate cells
+    at_big = check_sites(inputs.study, geometries, "composting", 1_000_000.0)
+    illegal_big = set(at_big.loc[at_big.effect == "exclude", "site"])
+    assert illegal_big  # the small band's pool holds candidates 500-1000 m from housing ...
+    assert not check_sites(inputs.study, geometries, "composting", 1000.0).effect.eq("exclude").any()  # ... legal at 1 kt/yr
+    for outcome in (small, big):
+        opened = outcome.locations.frame.iloc[outcome.site_location]
+        capacity = [outcome.spec.bands[b].capacity for b in outcome.site_band]
+        cells = shapely.buffer(shapely.points(opened.x, opened.y), 125.0, cap_style="square")
+        assert not check_sites(inputs.study, cells, "composting", capacity).effect.eq("exclude").any()
+    assert set(big.locations.frame.site_id) >= set(frame.site_id)  # same pool ...
+    big_ids = set(big.locations.frame.site_id.iloc[big.site_location])
+    assert not big_ids & set(frame.site_id.iloc[sorted(illegal_big)])  # ... but never opened at the big band where it is illegal
+    sites = site_table(big, "en")
+    assert (sites.sanitary_zone_m == 1000).all() and sites.sanitary_zone.str.contains("class I,").all()
+    # Planned at 1,000 kt/yr, the scores exclude the 500-1000 m ring; the small band is rescored so its pool keeps it.
+    rescored = locate_facility(inputs, str(_composting_profile(tmp_path, 1_000_000.0)), band="small", model="mclp", k=1, gap=1e-3,
+                               time_limit=10)
+    assert set(rescored.locations.frame.site_id) & set(frame.site_id.iloc[sorted(illegal_big)])
 
 
 def test_tiny_world_capacity_below_supply_is_refused_with_the_shortfall(tiny):

@@ -23,6 +23,7 @@ from ..profiles import FacilityProfile, load_profile
 from ..rasterize import burn_values
 from .costs import TravelCosts, travel_costs
 from .impact import Impact, impact, tonne_km
+from .legal import band_legality, screening_capacity
 from .models import ModelResult, Network, solve_model
 from .pool import Locations, locations
 from .spec import LocateSpec, locate_spec
@@ -107,7 +108,12 @@ def locate_facility(inputs, facility: str, *, outcome=None, model: str | None = 
     points = demand_points(supply, inputs.study.grid, spec.demand_block_m)
     if outcome is None:
         outcome = score_facility(inputs, facility, progress=progress)
+    screening = screening_capacity(outcome.result, spec)
+    if screening is not None:  # a band with a narrower sanitary zone than the one scored: its candidates were excluded
+        log.info("%s: rescored at %.0f t/yr, the size band with the narrowest sanitary zone", profile.id, screening)
+        outcome = score_facility(inputs, facility, progress=progress, capacity_t_yr=screening)
     places = locations(inputs.study, outcome.result, spec)
+    allowed = band_legality(inputs.study, outcome.result, spec, places)
     costs = travel_costs(inputs.study, np.c_[points.x, points.y], places.xy, spec.max_haul_m, progress=progress)
     reached = np.unique(costs.origin)
     out_of_reach = np.setdiff1d(np.arange(len(points)), reached)
@@ -117,7 +123,7 @@ def locate_facility(inputs, facility: str, *, outcome=None, model: str | None = 
     if len(out_of_reach):
         log.warning("%s: %.0f t/yr of supply (%d of %d demand points) has no candidate within %g km and is left unserved", profile.id,
                     points.tonnes[out_of_reach].sum(), len(out_of_reach), len(points), spec.max_haul_m / 1000)
-    network = build_network(points, places, costs, spec, reached)
+    network = build_network(points, places, costs, spec, reached, allowed)
     result = solve_model(network, spec.model, band=spec.band_index, k=spec.k, haul_cost_per_tkm=spec.haul_cost_per_tkm,
                          unserved_penalty_factor=spec.unserved_penalty_factor, gap=spec.gap, time_limit=spec.time_limit,
                          single_source=spec.single_source, progress=progress)
@@ -140,10 +146,12 @@ def locate_facility(inputs, facility: str, *, outcome=None, model: str | None = 
                          elapsed, cell_district, district_names(inputs.study), inputs.study.grid.cell_size, out_of_reach)
 
 
-def build_network(points: DemandPoints, places: Locations, costs: TravelCosts, spec: LocateSpec, reached: np.ndarray | None = None) -> Network:
+def build_network(points: DemandPoints, places: Locations, costs: TravelCosts, spec: LocateSpec, reached: np.ndarray | None = None,
+                  allowed: np.ndarray | None = None) -> Network:
     """The solver's network: demand points (t/yr), locations (score, existing band) and arcs (km).
 
     ``reached``: the demand points (sorted) that have an arc; the solver sees only them, numbered in that order.
+    ``allowed``: (locations, bands) where a location may open at a band (:func:`.legal.band_legality`).
     """
     reached = np.arange(len(points)) if reached is None else reached
     frame = places.frame
@@ -151,7 +159,7 @@ def build_network(points: DemandPoints, places: Locations, costs: TravelCosts, s
     fixed_band = np.array([band_ids.index(b) if b else -1 for b in frame["fixed_band"]], dtype=np.int64)
     score = frame["score"].fillna(1.0).to_numpy(dtype=np.float64)
     return Network(points.tonnes[reached], score, fixed_band, np.searchsorted(reached, costs.origin), costs.destination,
-                   costs.metres / 1000.0, list(spec.bands), spec.max_haul_m / 1000.0)
+                   costs.metres / 1000.0, list(spec.bands), spec.max_haul_m / 1000.0, allowed)
 
 
 def allocate_cells(points: DemandPoints, supply: list[SupplyFlow], result: ModelResult,

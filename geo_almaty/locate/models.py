@@ -54,6 +54,8 @@ class Network:
     arc_km: np.ndarray        #: (A,) haul distance (km)
     bands: list[Band]
     max_haul_km: float
+    #: (L, bands) True where a location may open at a band (the siting law by size, see :mod:`.legal`); None: everywhere
+    allowed: np.ndarray | None = None
 
     @property
     def n_locations(self) -> int:
@@ -82,9 +84,14 @@ def expand(network: Network, bands_for_new: list[int], *, transport_weight: floa
     is_fixed = network.fixed_band >= 0
     new_locations = np.flatnonzero(~is_fixed)
     band_ids = np.asarray(bands_for_new, dtype=np.int64)
-    option_location = np.r_[np.flatnonzero(is_fixed), np.repeat(new_locations, len(band_ids))].astype(np.int64)
-    option_band = np.r_[network.fixed_band[is_fixed], np.tile(band_ids, len(new_locations))].astype(np.int64)
-    fixed = np.r_[np.ones(int(is_fixed.sum()), bool), np.zeros(len(new_locations) * len(band_ids), bool)]
+    new_location = np.repeat(new_locations, len(band_ids))
+    new_band = np.tile(band_ids, len(new_locations))
+    if network.allowed is not None:  # options the siting rules forbid are not offered
+        legal = network.allowed[new_location, new_band]
+        new_location, new_band = new_location[legal], new_band[legal]
+    option_location = np.r_[np.flatnonzero(is_fixed), new_location].astype(np.int64)
+    option_band = np.r_[network.fixed_band[is_fixed], new_band].astype(np.int64)
+    fixed = np.r_[np.ones(int(is_fixed.sum()), bool), np.zeros(len(new_location), bool)]
     capacity = np.array([network.bands[b].capacity for b in option_band], dtype=np.float64)
     cost = np.array([network.bands[b].opening_cost if opening else 0.0 for b in option_band], dtype=np.float64)
     if opening:
@@ -113,7 +120,7 @@ def solve_model(network: Network, model: str, *, band: int, k: int | None = None
     if model in ("pmedian", "mclp"):
         if not k or k < 1:
             raise LocateError(f"the {model} model needs a number of new sites k >= 1, got {k}", column="locate/k", expected="k >= 1 (--k N)")
-        free = int((network.fixed_band < 0).sum())
+        free = int(((network.fixed_band < 0) & (network.allowed[:, band] if network.allowed is not None else True)).sum())
         if k > free:
             raise LocateError(f"k = {k} new sites but only {free} candidate locations", column="locate/k",
                               expected=f"k <= {free}, or a larger candidate pool")

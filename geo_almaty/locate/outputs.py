@@ -19,6 +19,7 @@ from .. import settings
 from ..apportion import KG_PER_T
 from ..export import write_csv, write_geopackage
 from ..i18n import text
+from ..siting import sanitary_zone_width
 from .facility import UNSERVED, LocateOutcome
 
 def site_table(outcome: LocateOutcome, lang: str) -> pd.DataFrame:
@@ -42,6 +43,12 @@ def site_table(outcome: LocateOutcome, lang: str) -> pd.DataFrame:
     })
     for flow in outcome.flow_ids:
         table[f"t_yr_{flow}"] = kg[flow].to_numpy() / KG_PER_T
+    facility_type = (outcome.profile.siting or {}).get("facility_type")
+    if facility_type:  # the size band fixes the sanitary zone (rules/sanitary_zones.yaml)
+        zones = [sanitary_zone_width(facility_type, c) for c in capacity]
+        table["hazard_class"] = [z.hazard_class or "" for z in zones]
+        table["sanitary_zone_m"] = [z.width_m for z in zones]
+        table["sanitary_zone"] = [z.describe(lang) for z in zones]
     table["district_id"] = frame["district_id"].to_numpy()
     table["district"] = [outcome.district_name(d, lang) for d in frame["district_id"]]
     table["inside_city"] = frame["inside_city"].to_numpy(dtype=bool)
