@@ -250,8 +250,7 @@ def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *
         log.warning("citizen map is %.2f MB, above the recipe's limit of %.2f MB", maps[1].stat().st_size / 1e6, limit / 1e6)
     located_sections = [locate_html(located)] if located else []
     summary = write_text_atomic(out_dir / "summary.md", summary_markdown(outcomes, inputs, lang, located))
-    summary_page = write_text_atomic(out_dir / "summary.html", summary_html(outcomes, inputs, lang, index_href="index.html",
-                                                                             extra_sections=located_sections))
+    summary_page = write_text_atomic(out_dir / "summary.html", summary_html(outcomes, inputs, lang, index_href="index.html", located=located))
 
     def named(message_id: str) -> dict[str, str]:
         return {lang_: message(message_id, lang_) for lang_ in settings.LANGUAGES}

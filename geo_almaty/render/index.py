@@ -138,14 +138,17 @@ def index_html(outcomes: dict, inputs, links: dict[str, list[tuple[dict, str]]],
     return page_html(PAGE_TITLE, "".join(blocks), lang)
 
 
-def summary_html(outcomes: dict, inputs, lang: str, *, index_href: str | None = None, extra_sections: list[str] | None = None) -> str:
+def summary_html(outcomes: dict, inputs, lang: str, *, index_href: str | None = None, located: dict | None = None) -> str:
     """Every chosen site per facility type with reasons, coordinates and candidate ids (the HTML twin of summary.md).
 
-    ``extra_sections`` are ready HTML blocks (e.g. the location-allocation) placed after the sites.
+    ``located`` (facility -> :class:`geo_almaty.locate.LocateOutcome`) adds the location-allocation section.
     """
     title = {lang_: message("summary_page", lang_) for lang_ in settings.LANGUAGES}
     body = f'<p class="ga-note">{tr_message("reach_overlaps")}</p>' + "".join(sites_table(o, inputs) for o in outcomes.values())
-    body += "".join(extra_sections or [])
+    if located:
+        from ..locate import locate_html
+
+        body += locate_html(located)
     if inputs.catalog.disclaimer:
         body = f'<p class="ga-badge">{tr(inputs.catalog.disclaimer)}</p>' + body
     return page_html(title, body, lang, index_href=index_href)
