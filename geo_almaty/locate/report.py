@@ -22,6 +22,17 @@ def _t(key: str, lang: str, table: str = "text") -> str:
     return text(message_id(table, key), lang)
 
 
+#: Units written into the coefficient notes (``Impact.coefficients``), longest first.
+NOTE_UNITS = ("kg CO2e/t·km", "t CO2e/yr", "t CH4/yr", "t/yr")
+
+
+def localised_units(note: str, lang: str) -> str:
+    """A coefficient note ('1.465 t CO2e/yr per t/yr (rows)') with its units in ``lang``."""
+    for unit in NOTE_UNITS:
+        note = note.replace(unit, _t(unit, lang, "unit"))
+    return note.replace(" per ", f" {_t('per', lang, 'unit')} ")
+
+
 def message_id(table: str, key: str) -> str:
     """The id in ``geo_almaty/locale/messages.yaml`` of a location-allocation string: ``locate_<table>_<key>``."""
     return f"locate_{table}_" + re.sub(r"[^a-z0-9]+", "_", key.lower()).strip("_")
@@ -101,7 +112,7 @@ def locate_markdown(outcomes: dict[str, LocateOutcome], lang: str) -> str:
         out.append(f"| **{_t('all_flows', lang)}** | " + " | ".join(amount(flows[c].sum()) for c in cols) + " |")
         out.append("")
         sites = site_table(outcome, lang)
-        serves = _serves(outcome, lang)
+        serves = served_districts(outcome, lang)
         out += [f"| # | {_t('site', lang)} | {_t('band', lang)} | {_t('capacity', lang)} | {_t('assigned', lang)} | {_t('utilisation', lang)} | "
                 f"{_t('district', lang)} | {_t('inside', lang)} | {_t('serves', lang)} |", "|---|---|---|---:|---:|---:|---|---|---|"]
         for i, row in enumerate(sites.itertuples(), start=1):
@@ -112,14 +123,14 @@ def locate_markdown(outcomes: dict[str, LocateOutcome], lang: str) -> str:
         out += ["", f"**{_t('impact', lang)}**", ""]
         for figure, value, unit in outcome.impact.rows():
             out.append(f"- {md_cell(_t(figure, lang, 'figure'))}: {amount(value, 1 if unit == 'km' else 0)} {_t(unit, lang, 'unit')}")
-        out += [f"- {md_cell(k)}: {md_cell(v)}" for k, v in outcome.impact.coefficients.items()]
+        out += [f"- {md_cell(k)}: {md_cell(localised_units(v, lang))}" for k, v in outcome.impact.coefficients.items()]
         out += [f"- {md_cell(_t(n, lang, 'note'))}" for n in outcome.impact.notes]
         out.append("")
     return "\n".join(out) + "\n"
 
 
-def _serves(outcome: LocateOutcome, lang: str) -> dict[str, str]:
-    """Site id -> 'district (t/yr); ...', largest first."""
+def served_districts(outcome: LocateOutcome, lang: str) -> dict[str, str]:
+    """Site id -> 'district (t/yr); ...', largest first (the report's tables and the maps' popups)."""
     table = district_site_table(outcome, lang)
     return {site: "; ".join(f"{r.district} ({amount(r.t_yr)})" for r in group.itertuples())
             for site, group in table.groupby("site_id", sort=False)}
@@ -148,7 +159,7 @@ def locate_html(outcomes: dict[str, LocateOutcome]) -> str:
             body += f"<tr><th>{esc(_t('all_flows', lang))}</th>" + "".join(f"<th>{amount(flows[c].sum())}</th>" for c in cols) + "</tr>"
             parts.append(f"<table class=\"ga-flows\"><tr>{head_cells}</tr>{body}</table>")
             sites = site_table(outcome, lang)
-            serves = _serves(outcome, lang)
+            serves = served_districts(outcome, lang)
             head_cells = "".join(f"<th>{esc(_t(k, lang))}</th>" for k in ("site", "band", "capacity", "assigned", "utilisation", "district", "inside", "serves"))
             rows = []
             for row in sites.itertuples():
@@ -159,7 +170,7 @@ def locate_html(outcomes: dict[str, LocateOutcome]) -> str:
             parts.append(f"<table class=\"ga-sites\"><tr>{head_cells}</tr>{''.join(rows)}</table>")
             figures = "".join(f"<li>{esc(_t(f, lang, 'figure'))}: {amount(v, 1 if u == 'km' else 0)} {esc(_t(u, lang, 'unit'))}</li>"
                               for f, v, u in outcome.impact.rows())
-            notes = "".join(f"<li>{esc(k)}: {esc(v)}</li>" for k, v in outcome.impact.coefficients.items())
+            notes = "".join(f"<li>{esc(k)}: {esc(localised_units(v, lang))}</li>" for k, v in outcome.impact.coefficients.items())
             notes += "".join(f"<li>{esc(_t(n, lang, 'note'))}</li>" for n in outcome.impact.notes)
             parts.append(f"<h4>{esc(_t('impact', lang))}</h4><ul>{figures}</ul><ul class=\"ga-note\">{notes}</ul>")
             per_lang[lang] = "".join(parts)

@@ -331,14 +331,22 @@ def add_facilities(m: folium.Map, recipe: dict, inputs, outcomes: dict) -> str:
             f'<p class="ga-note">{tr_message("reach_overlaps")}</p></section>')
 
 
-def build_planner_map(recipe: dict, inputs, outcomes: dict, lang: str, *, index_href: str | None = None) -> folium.Map:
-    """The planner map for ``recipe`` (see ``maps/planner.yaml``); ``index_href`` links back to the index page."""
+def build_planner_map(recipe: dict, inputs, outcomes: dict, lang: str, *, index_href: str | None = None,
+                      located: dict | None = None) -> folium.Map:
+    """The planner map for ``recipe`` (see ``maps/planner.yaml``); ``index_href`` links back to the index page.
+
+    ``located`` (facility -> :class:`geo_almaty.locate.LocateOutcome`) adds the located sites, catchments and haul links.
+    """
     controls = recipe.get("controls", {})
     m = new_map(home_bounds(inputs, outcomes), lang, recipe["title"], kind="planner", scale=controls.get("scale", True))
     add_basemaps(m, recipe)
     add_data_attribution(m, inputs)
     drawn = add_offline_base(m, recipe, inputs)
     sites = add_facilities(m, recipe, inputs, outcomes)
+    if located:
+        from .located import add_located_layers
+
+        add_located_layers(m, recipe, located)
     add_choropleths(m, recipe, inputs)
     add_input_layers(m, recipe, inputs)
     shell = m.shell
