@@ -242,7 +242,7 @@ def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *
         results += paths
     sankeys = [write_sankey_page(diagrams, inputs.labels, out_dir / "flows", lang, index_href="../index.html")]
     maps = [
-        save_map(build_planner_map(recipes["planner"], inputs, outcomes, lang, index_href="index.html", located=located),
+        save_map(build_planner_map(recipes["planner"], inputs, outcomes, lang, index_href="index.html", robust=robust, located=located),
                  out_dir / "planner_map.html", lang),
         save_map(build_citizen_map(recipes["citizen"], inputs, outcomes, lang, index_href="index.html", located=located),
                  out_dir / "citizen_map.html", lang),

@@ -859,3 +859,75 @@ def test_hostile_names_show_as_text_on_the_citizen_map(hostile_world, browser):
     assert not [o for o in opened + opened_kk if o["images"] or o["markup"]]
     assert EVIL in " ".join(o["text"] for o in opened)
     assert names["east"]["name_kk"] in " ".join(o["text"] for o in opened_kk)
+
+
+# --- why not here ----------------------------------------------------------------------------------
+
+def _why_probe_points(outcome) -> dict[str, tuple[float, float]]:
+    """Lon/lat of candidates whose whole 1 km neighbourhood has no rule, and the bird-hazard rule only with others."""
+    from scipy.spatial import cKDTree
+
+    result = outcome.result
+    masks = result.rules.masks
+    bird = [j for j, r in enumerate(result.rules.rules) if r.kind == "bird_hazard"]
+    xy = np.column_stack([result.candidates.x, result.candidates.y])
+    neighbours = cKDTree(xy).query_ball_point(xy, r=1000.0)
+    clean = next(i for i, n in enumerate(neighbours) if len(n) > 20 and not masks[n].any())
+    hazard = next(i for i, n in enumerate(neighbours) if len(n) > 20 and masks[n][:, bird].all())
+    return {name: TO_LONLAT.transform(xy[i, 0], xy[i, 1]) for name, i in (("clean", clean), ("hazard", hazard))}
+
+
+@pytest.mark.parametrize("viewport", VIEWPORT_NAMES)
+def test_planner_map_says_why_not_here(run, browser, viewport):
+    outcome = run.outcomes["composting_hub"]
+    points = _why_probe_points(outcome)
+    bird_label = next(r.label["ru"] for r in outcome.result.rules.rules if r.kind == "bird_hazard")
+    with open_offline(browser, run.maps[0], viewport=viewport) as page:
+        page.page.wait_for_function("() => GA.config.why && GA.config.why.every(e => e.ctx)", timeout=10_000)
+        ask = "([lon, lat]) => { const d = document.createElement('div'); d.innerHTML = GA.whyNotHere(L.latLng(lat, lon));" \
+              " document.body.appendChild(d); const t = d.innerText; d.remove(); return t; }"
+        clean, hazard, outside = (page.js(ask, list(points["clean"])), page.js(ask, list(points["hazard"])), page.js(ask, [70.0, 40.0]))
+        assert message("why_no_rule", "ru") in clean and bird_label not in clean, clean
+        assert bird_label in hazard and "исключено" in hazard and message("why_no_rule", "ru") not in hazard, hazard
+        assert message("why_no_candidate", "ru") in outside, outside
+        # a real tap on the map opens the answer in a popup (the phone shows it in the sheet)
+        page.js("([lon, lat]) => GA.map.setView([lat, lon], 12, {animate: false})", list(points["hazard"]))
+        spot = page.js("([lon, lat]) => { const p = GA.map.latLngToContainerPoint([lat, lon]); const b = GA.map.getContainer().getBoundingClientRect();"
+                       " return [b.left + p.x, b.top + p.y]; }", list(points["hazard"]))
+        page.page.mouse.click(*spot)
+        popup = page.popup()
+        popup.wait_for(state="visible", timeout=5_000)
+        assert bird_label in visible_text(popup), visible_text(popup)
+        assert not page.popup_cover(), page.popup_cover()
+        page.screenshot(f"why_not_here_{viewport}.png")
+        page.set_language("kk")
+        kazakh = next(r.label["kk"] for r in outcome.result.rules.rules if r.kind == "bird_hazard")
+        assert kazakh in visible_text(page.popup())
+        page.assert_clean()
+
+
+# --- robustness on the planner map ----------------------------------------------------------------
+
+def test_planner_map_shows_selection_frequency_and_robust_sites(run, browser):
+    from geo_almaty.robust import robust_sites_frame
+
+    analysis = run.robust["composting_hub"]
+    sites = robust_sites_frame(analysis, run.inputs.study)
+    title = analysis.profile.title["ru"]
+    with open_offline(browser, run.maps[0]) as page:
+        expand_layer_control(page)
+        frequency = overlay_index(page, title, message("robust_frequency", "ru"))
+        assert not overlay_checkbox(page, frequency).is_checked()  # hidden until asked for
+        toggle_twice(page, frequency, "img.leaflet-image-layer", 1)
+        if len(sites):
+            index = overlay_index(page, title, message("robust_robust_sites", "ru").lower())
+            toggle_twice(page, index, "path.leaflet-interactive", len(sites))
+            overlay_checkbox(page, index).click()
+            page.js("() => GA.map.setView([%f, %f], 13, {animate: false})" % (sites.lat.iloc[0], sites.lon.iloc[0]))
+            heading = f"{message('robust_robust_sites', 'ru')}: {title}"
+            opened = page.js("h => { let done = false; GA.map.eachLayer(l => { if (!done && l.feature && l.getLatLng &&"
+                             " (l.feature.properties._popup || '').includes(h)) { l.openPopup(); done = true; } }); return done; }", heading)
+            assert opened, "no robust-site marker with its popup on the map"
+            text = visible_text(page.popup())
+            assert message("robust_nearby", "ru") in text and "%" in text and message("robust_median_rank", "ru") in text, text
+        page.assert_clean()

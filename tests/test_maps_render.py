@@ -40,7 +40,8 @@ def recipes():
 def test_two_builds_of_every_page_are_byte_identical(main_run, recipes):
     inputs, outcomes = main_run.inputs, main_run.outcomes
     located = main_run.located
-    planner = render_map(build_planner_map(recipes["planner"], inputs, outcomes, "ru", index_href="index.html", located=located), "ru")
+    planner = render_map(build_planner_map(recipes["planner"], inputs, outcomes, "ru", index_href="index.html", robust=main_run.robust,
+                                           located=located), "ru")
     citizen = render_map(build_citizen_map(recipes["citizen"], inputs, outcomes, "ru", index_href="index.html", located=located), "ru")
     assert sha256(planner) == sha256(main_run.maps[0].read_bytes()), "the planner map differs between two identical builds"
     assert sha256(citizen) == sha256(main_run.maps[1].read_bytes()), "the citizen map differs between two identical builds"
@@ -169,3 +170,4 @@ def test_run_prints_a_short_summary(main_run, monkeypatch, capsys, tmp_path):
     for outcome in main_run.outcomes.values():
         assert outcome.profile.title["ru"] in printed
     assert "#3 " in printed and "#4 " not in printed
+    assert "Этап «пилот»: " in printed  # the reuse warehouse's pilot says which stage condition it meets

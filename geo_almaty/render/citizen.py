@@ -21,7 +21,7 @@ from .maps import (add_basemaps, add_data_attribution, add_feature_layer, attrib
                    label_names, new_map, sites_lonlat, to_lonlat_features)
 from .planner import feature_style, legend_symbol
 from .shell import add_overlay, index_link_html
-from .text import esc, per_language, tr, tr_message
+from .text import esc, per_language, tr, tr_compact, tr_message
 
 #: A site is described as "near" a settlement within this distance (m), and near a street within this one.
 SETTLEMENT_RADIUS_M = 3000.0
@@ -125,7 +125,7 @@ def build_citizen_map(recipe: dict, inputs, outcomes: dict, lang: str, *, index_
         spec = inputs.catalog.layer(item["layer"])
         style = feature_style(item, None)
         group = folium.FeatureGroup()
-        props = [{"_style": style, "_tooltip": tr(n)} for n in feature_names(frame)]
+        props = [{"_style": style, "_tooltip": tr_compact(n)} for n in feature_names(frame)]
         add_feature_layer(group, to_lonlat_features(frame, props, item.get("simplify_m", 40.0)))
         symbol, outline = legend_symbol(spec.geometry, style)
         colour = style["color"] if symbol in ("line", "dash") else style["fillColor"]

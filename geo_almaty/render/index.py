@@ -157,6 +157,7 @@ def summary_html(outcomes: dict, inputs, lang: str, *, index_href: str | None = 
 def short_summary(outcomes: dict, inputs, lang: str, index: Path, top: int = TOP_SHOWN) -> list[str]:
     """Lines for the terminal: the best ``top`` sites per facility type and where the index page is."""
     from ..explain import site_breakdown
+    from ..siting.report import stage_reason
 
     lines = []
     for outcome in outcomes.values():
@@ -165,6 +166,9 @@ def short_summary(outcomes: dict, inputs, lang: str, index: Path, top: int = TOP
             best = site_breakdown(outcome.result, int(candidate), lang, inputs.allocations)
             best = best[best.weight > 0]
             reason = f" — {best.label.iloc[0]}: {best.raw.iloc[0]}" if len(best) else ""
+            stage = stage_reason(outcome.result, outcome.selection, int(candidate), lang, inputs.allocations)
+            if stage:
+                reason = f" — {stage[0]}: {stage[1]}" if stage[1] else f" — {stage[0]}; {reason.removeprefix(' — ')}"
             lines.append(f"  #{r['rank']} {r['district']} ({r['coordinates']}), {message('score', lang).lower()} {r['score']:.3f}{reason}")
     lines.append(message("reach_overlaps", lang))
     lines.append(f"{message('back_to_index', lang).lstrip('← ')}: {index}")

@@ -72,20 +72,28 @@ def facility_ramp(colour: str) -> tuple[tuple[float, tuple[int, int, int]], ...]
 
 def surface_overlay(surface: np.ndarray, grid: AnalysisGrid, max_pixels: int = 700, ramp=SUITABILITY_RAMP) -> tuple[str, list[list[float]]]:
     """A score surface on ``grid`` as a PNG data URI and its ``[[south, west], [north, east]]`` bounds."""
+    warped, bounds = warp_to_web_mercator(surface.astype(np.float32), grid, max_pixels, nodata=np.nan)
+    return png_data_uri(colourise(warped, ramp)), bounds
+
+
+def warp_to_web_mercator(surface: np.ndarray, grid: AnalysisGrid, max_pixels: int = 700, *, nodata=np.nan) -> tuple[np.ndarray, list[list[float]]]:
+    """``surface`` on ``grid`` warped (nearest) to EPSG:3857 at most ``max_pixels`` wide or high, and its lat/lon bounds.
+
+    Every overlay built from the same grid and ``max_pixels`` gets the same pixels and bounds.
+    """
     left, bottom, right, top = grid.bounds
     scale = max(1.0, max(grid.width, grid.height) / max_pixels)
     transform, width, height = calculate_default_transform(
         settings.ANALYSIS_CRS, WEB_MERCATOR, grid.width, grid.height, left, bottom, right, top,
         dst_width=int(grid.width / scale), dst_height=int(grid.height / scale))
-    warped = np.full((height, width), np.nan, dtype=np.float32)
-    reproject(surface.astype(np.float32), warped, src_transform=grid.transform, src_crs=settings.ANALYSIS_CRS, src_nodata=np.nan,
-              dst_transform=transform, dst_crs=WEB_MERCATOR, dst_nodata=np.nan, resampling=Resampling.nearest)
-    uri = png_data_uri(colourise(warped, ramp))
+    warped = np.full((height, width), nodata, dtype=surface.dtype)
+    reproject(surface, warped, src_transform=grid.transform, src_crs=settings.ANALYSIS_CRS, src_nodata=nodata,
+              dst_transform=transform, dst_crs=WEB_MERCATOR, dst_nodata=nodata, resampling=Resampling.nearest)
     west, north = transform @ (0, 0)
     east, south = transform @ (width, height)
     to_lonlat = Transformer.from_crs(WEB_MERCATOR, settings.GEOGRAPHIC_CRS, always_xy=True)
     (lon0, lat0), (lon1, lat1) = to_lonlat.transform(west, south), to_lonlat.transform(east, north)
-    return uri, [[lat0, lon0], [lat1, lon1]]
+    return warped, [[lat0, lon0], [lat1, lon1]]
 
 
 def png_data_uri(rgba: np.ndarray) -> str:

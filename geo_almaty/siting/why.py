@@ -156,11 +156,16 @@ def exclusion_surface(result: ScoreResult, study: Study) -> np.ndarray:
     Hexagon and feature candidates are rasterised by their outline. Bits follow
     :func:`exclusion_legend`; at most 32 rules fit a band.
     """
-    from rasterio import features as rio_features
-
     if len(result.rules.rules) > 32:
         raise ProfileError(f"{len(result.rules.rules)} rules", column="exclusions", expected="at most 32 rules for the exclusion surface")
-    codes = result.rules.bitmask().astype(np.uint32)
+    return burn_candidates(result, study, result.rules.bitmask().astype(np.uint32))
+
+
+def burn_candidates(result: ScoreResult, study: Study, codes: np.ndarray) -> np.ndarray:
+    """One uint32 code per candidate drawn on the analysis grid (0 where no candidate, or where the code is 0)."""
+    from rasterio import features as rio_features
+
+    codes = np.asarray(codes, dtype=np.uint32)
     candidates = result.candidates
     if candidates.kind == "square":
         surface = np.zeros(study.grid.shape, dtype=np.uint32)

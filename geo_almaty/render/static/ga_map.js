@@ -267,6 +267,7 @@
     toggle.setAttribute('aria-expanded', GA.isPhone() ? 'false' : 'true');
     layout();
     syncLegend();
+    if (config.why) { GA.addWhyNotHere(map, config.why); }
     var first = config.facilities && config.facilities[0];
     if (config.exclusive_facilities && first) {
       GA.showFacility(first);
@@ -383,6 +384,53 @@
     };
     ctl.addTo(map);
     return ctl;
+  };
+
+  /* "Why not here": a tap on a facility's suitability surface lists the siting rules that catch the tapped
+   * cell, read from the surface's rule-bit PNG (bits 0-22 rules, bit 23 "a candidate is here"; see
+   * geo_almaty/render/why.py). Taps on features, and taps while measuring, are left to them. */
+  GA.addWhyNotHere = function (map, entries) {
+    var P = L.Projection.SphericalMercator;
+    entries.forEach(function (entry) {
+      var img = new Image();
+      img.onload = function () {
+        var canvas = document.createElement('canvas');
+        canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+        entry.ctx = canvas.getContext('2d', {willReadFrequently: true});
+        entry.ctx.drawImage(img, 0, 0);
+      };
+      img.src = entry.image;
+    });
+    function code(entry, latlng) {
+      if (!entry.ctx) { return null; }
+      var w = entry.ctx.canvas.width, h = entry.ctx.canvas.height;
+      var sw = P.project(L.latLng(entry.bounds[0])), ne = P.project(L.latLng(entry.bounds[1])), p = P.project(latlng);
+      var col = Math.floor((p.x - sw.x) / (ne.x - sw.x) * w), row = Math.floor((ne.y - p.y) / (ne.y - sw.y) * h);
+      if (col < 0 || row < 0 || col >= w || row >= h) { return 0; }
+      var d = entry.ctx.getImageData(col, row, 1, 1).data;
+      return d[0] | (d[1] << 8) | (d[2] << 16);
+    }
+    GA.whyNotHere = function (latlng) {
+      return entries.map(function (entry, i) {
+        var layer = GA.layers[entry.surface], c = layer && map.hasLayer(layer) ? code(entry, latlng) : null;
+        if (c === null) { return ''; }
+        var body;
+        if (!(c & (1 << entry.candidate_bit))) {
+          body = '<p>' + entry.no_candidate + '</p>';
+        } else {
+          var items = entry.rules.filter(function (r, j) { return c & (1 << j); });
+          body = items.length ? '<ul class="ga-why-list"><li>' + items.join('</li><li>') + '</li></ul>' : '<p>' + entry.no_rule + '</p>';
+        }
+        return '<div class="ga-why" data-why-index="' + i + '"><b>' + entry.title + '</b>' + body + '</div>';
+      }).join('');
+    };
+    map.on('click', function (e) {
+      var target = e.originalEvent && e.originalEvent.target;
+      if (map.getContainer().classList.contains('ga-measuring') ||
+          (target && target.classList && target.classList.contains('leaflet-interactive'))) { return; }
+      var html = GA.whyNotHere(e.latlng);
+      if (html) { L.popup({maxWidth: 340}).setLatLng(e.latlng).setContent(html).openOn(map); }
+    });
   };
 
   /* Show the minimap only once its tiles load (offline it would be an empty box). */
