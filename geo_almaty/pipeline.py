@@ -128,7 +128,12 @@ def write_facility_outputs(outcome: FacilityOutcome, inputs: Inputs, out_dir: st
 
 def locate_facilities(inputs: Inputs, outcomes: dict[str, FacilityOutcome], *, gap: float = settings.RUN_LOCATE_GAP,
                       time_limit: float = settings.RUN_LOCATE_TIME_LIMIT, progress: bool = False) -> dict:
-    """Location-allocation of every facility type whose profile has a ``locate`` section (see :mod:`geo_almaty.locate`)."""
+    """Location-allocation of every facility type whose profile has a ``locate`` section (see :mod:`geo_almaty.locate`).
+
+    A facility type that cannot be located as its profile asks (e.g. no feasible set of sites at a
+    coarse cell size) is left out with a warning naming the reason; the others are still located.
+    """
+    from .errors import LocateError
     from .locate import locate_facility
 
     located = {}
@@ -136,7 +141,10 @@ def locate_facilities(inputs: Inputs, outcomes: dict[str, FacilityOutcome], *, g
         if not outcome.profile.locate:
             log.info("%s: no locate section in the profile, not located", facility)
             continue
-        located[facility] = locate_facility(inputs, facility, outcome=outcome, gap=gap, time_limit=time_limit, progress=progress)
+        try:
+            located[facility] = locate_facility(inputs, facility, outcome=outcome, gap=gap, time_limit=time_limit, progress=progress)
+        except LocateError as exc:
+            log.warning("%s: not located: %s", facility, exc)
     return located
 
 
