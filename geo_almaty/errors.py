@@ -124,6 +124,12 @@ class OSMError(InputError):
     kind = "osm"
 
 
+class LocateError(InputError):
+    """A location-allocation cannot be solved as asked: supply out of reach, capacity below supply, bad settings."""
+
+    kind = "locate"
+
+
 class NetworkError(InputError):
     """A road network cannot be built: no connected roads, a GraphML without lengths, a geographic CRS."""
 

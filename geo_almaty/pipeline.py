@@ -178,6 +178,28 @@ def write_facility_outputs(outcome: FacilityOutcome, inputs: Inputs, out_dir: st
     ]
 
 
+def locate_facilities(inputs: Inputs, outcomes: dict[str, FacilityOutcome], *, gap: float = settings.RUN_LOCATE_GAP,
+                      time_limit: float = settings.RUN_LOCATE_TIME_LIMIT, progress: bool = False) -> dict:
+    """Location-allocation of every facility type whose profile has a ``locate`` section (see :mod:`geo_almaty.locate`).
+
+    A facility type that cannot be located as its profile asks (e.g. no feasible set of sites at a
+    coarse cell size) is left out with a warning naming the reason; the others are still located.
+    """
+    from .errors import LocateError
+    from .locate import locate_facility
+
+    located = {}
+    for facility, outcome in outcomes.items():
+        if not outcome.profile.locate:
+            log.info("%s: no locate section in the profile, not located", facility)
+            continue
+        try:
+            located[facility] = locate_facility(inputs, facility, outcome=outcome, gap=gap, time_limit=time_limit, progress=progress)
+        except LocateError as exc:
+            log.warning("%s: not located: %s", facility, exc)
+    return located
+
+
 def analyse_facility_robustness(inputs: Inputs, outcome: FacilityOutcome, *, samples: int | None = None, seed: int = 0,
                                 top_n: int | None = None, progress: bool = False, **options):
     """Monte Carlo robustness and one-at-a-time sensitivity of one scored facility (see :mod:`geo_almaty.robust`).
@@ -204,6 +226,7 @@ class RunOutputs:
     robust: dict = field(default_factory=dict)  # facility -> geo_almaty.robust.RobustResult
     summary_page: Path | None = None
     inputs: Inputs | None = None
+    located: dict = field(default_factory=dict)  #: facility -> geo_almaty.locate.LocateOutcome
 
 
 def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str, *, cell_size: float = settings.DEFAULT_CELL_SIZE_M,
@@ -218,7 +241,9 @@ def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str
     Each facility type also gets a robustness analysis with ``robust_samples``
     samples (default :data:`geo_almaty.robust.DEFAULT_RUN_SAMPLES`; 0 skips it):
     frequency GeoTIFF, robust sites, OAT table and tornado chart in ``results/``
-    and a section in the index page.
+    and a section in the index page. Every facility type whose profile has a
+    ``locate`` section is also located (:func:`locate_facilities`): how many
+    sites, where, how big, serving whom, at what haul and climate cost.
 
     Everything is written to a staging folder beside ``out_dir`` and moved into
     place at the end (:func:`geo_almaty.atomic.staged_output`): ``out_dir`` holds
@@ -236,12 +261,13 @@ def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str
 
     return RunOutputs(moved(outputs.index), [moved(p) for p in outputs.maps], [moved(p) for p in outputs.sankeys],
                       [moved(p) for p in outputs.results], moved(outputs.summary), outputs.outcomes, outputs.robust,
-                      moved(outputs.summary_page), outputs.inputs)
+                      moved(outputs.summary_page), outputs.inputs, outputs.located)
 
 
 def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *, cell_size: float, robust_samples: int | None,
                     progress: bool, memory_budget: int | str | None, scenario: Scenario | None = None) -> RunOutputs:
     from .atomic import write_text_atomic
+    from .locate import locate_html, write_locate_outputs
     from .progress import progress_bar
     from .render.citizen import build_citizen_map
     from .i18n import text as message
@@ -266,9 +292,13 @@ def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *
     robust_samples = DEFAULT_RUN_SAMPLES if robust_samples is None else robust_samples
     robust = {f: analyse_facility_robustness(inputs, o, samples=robust_samples, progress=progress) for f, o in outcomes.items()} if robust_samples else {}
 
+    located = locate_facilities(inputs, outcomes, progress=progress)
+
     results: list[Path] = []
     for outcome in progress_bar(list(outcomes.values()), desc="results", unit="file set", enabled=progress):
         results += write_facility_outputs(outcome, inputs, out_dir / "results", lang)
+    for placed in located.values():
+        results += write_locate_outputs(placed, out_dir / "results", lang)
     results.append(write_csv(out_dir / "results" / "flows_by_district.csv", allocations_by_district(inputs.allocations, inputs.study, lang)))
     robust_links: dict[str, list[tuple[str, str]]] = {}
     for facility, analysis in robust.items():
@@ -277,14 +307,18 @@ def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *
         results += paths
     sankeys = [write_sankey_page(diagrams, inputs.labels, out_dir / "flows", lang, index_href="../index.html")]
     maps = [
-        save_map(build_planner_map(recipes["planner"], inputs, outcomes, lang, index_href="index.html", robust=robust), out_dir / "planner_map.html", lang),
-        save_map(build_citizen_map(recipes["citizen"], inputs, outcomes, lang, index_href="index.html"), out_dir / "citizen_map.html", lang),
+        save_map(build_planner_map(recipes["planner"], inputs, outcomes, lang, index_href="index.html", robust=robust, located=located),
+                 out_dir / "planner_map.html", lang),
+        save_map(build_citizen_map(recipes["citizen"], inputs, outcomes, lang, index_href="index.html", located=located),
+                 out_dir / "citizen_map.html", lang),
     ]
     limit = recipes["citizen"].get("max_bytes")
     if limit and maps[1].stat().st_size > limit:
         log.warning("citizen map is %.2f MB, above the recipe's limit of %.2f MB", maps[1].stat().st_size / 1e6, limit / 1e6)
-    summary = write_text_atomic(out_dir / "summary.md", summary_markdown(outcomes, inputs, lang, lead=lead_md))
-    summary_page = write_text_atomic(out_dir / "summary.html", summary_html(outcomes, inputs, lang, index_href="index.html", lead=lead_html))
+    located_sections = [locate_html(located)] if located else []
+    summary = write_text_atomic(out_dir / "summary.md", summary_markdown(outcomes, inputs, lang, located, lead=lead_md))
+    summary_page = write_text_atomic(out_dir / "summary.html", summary_html(outcomes, inputs, lang, index_href="index.html", located=located,
+                                                                            lead=lead_html))
     if scenario is not None:
         results.append(write_text_atomic(out_dir / "scenario.yaml", scenario.path.read_text(encoding="utf-8")))
 
@@ -297,9 +331,9 @@ def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *
         "flows": [(d.title, f"{relative(sankeys[0], out_dir)}#{d.id}") for d in diagrams.values()],
         "results": [({lang_: p.name for lang_ in settings.LANGUAGES}, relative(p, out_dir)) for p in results + [summary]],
     }
-    sections = [robust_section_html(robust, inputs.study, robust_links)] if robust else []
+    sections = located_sections + ([robust_section_html(robust, inputs.study, robust_links)] if robust else [])
     index = write_text_atomic(out_dir / "index.html", index_html(outcomes, inputs, links, lang, extra_sections=sections, lead=lead_html))
-    return RunOutputs(index, maps, sankeys, results, summary, outcomes, robust, summary_page, inputs)
+    return RunOutputs(index, maps, sankeys, results, summary, outcomes, robust, summary_page, inputs, located)
 
 
 def scenario_lead(scenario: Scenario | None, lang: str) -> tuple[list[str], str]:

@@ -35,6 +35,7 @@ class FacilityProfile:
     selection: dict
     siting: dict | None = None
     keywords: tuple[str, ...] = ()
+    locate: dict | None = None  #: the ``locate:`` section (location-allocation), see geo_almaty.locate.spec
 
     @property
     def top_n(self) -> int:
@@ -69,7 +70,7 @@ def profile_from_document(document: dict, path: Path, catalog: Catalog | None = 
         id=document["id"], path=path, title=document["title"], summary=document["summary"], report_lines=document["report_lines"],
         exclusions=tuple(document.get("exclusions", [])), criteria=tuple(document["criteria"]), weights=document["weights"],
         aggregation=document["aggregation"], selection=document.get("selection", {}), siting=document.get("siting"),
-        keywords=tuple(document.get("keywords", ())),
+        keywords=tuple(document.get("keywords", ())), locate=document.get("locate"),
     )
     _check_ids(profile)
     _check_criteria_fields(profile)

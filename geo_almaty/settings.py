@@ -120,10 +120,11 @@ def schemas_dir() -> Path:
     return Path(__file__).resolve().parent / "schemas"
 
 
-
 def rules_dir() -> Path:
     """Folder of the siting rules (YAML): regulations, sanitary zones, aviation and water protection."""
     return project_root() / "rules"
+
+
 def log_dir() -> Path:
     """Folder for logs of unexpected errors: ``GEO_ALMATY_LOG_DIR``, else ``$XDG_STATE_HOME/geo_almaty`` (``~/.local/state``)."""
     env = os.environ.get("GEO_ALMATY_LOG_DIR")
@@ -131,3 +132,22 @@ def log_dir() -> Path:
         return Path(env).expanduser()
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(state) / "geo_almaty"
+
+
+# --- location-allocation (geo_almaty.locate) ---------------------------------------------------
+#: Side (m) of the square blocks that pool supply cells into demand points (supply-weighted centroid).
+DEFAULT_DEMAND_BLOCK_M = 1000.0
+#: Candidate sites offered to the location model: at most this many, the best-scoring one per spacing block.
+DEFAULT_CANDIDATE_POOL = 3000
+DEFAULT_CANDIDATE_SPACING_M = 1000.0
+#: Proven relative gap and time limit (s) at which the solver stops.
+DEFAULT_LOCATE_GAP = 0.001
+DEFAULT_LOCATE_TIME_LIMIT = 120.0
+#: The main job (geo-almaty run) locates every facility type to this gap or time limit (s) each, to stay quick.
+RUN_LOCATE_GAP = 0.01
+RUN_LOCATE_TIME_LIMIT = 20.0
+#: Maximal coverage: an unserved tonne costs as much as hauling it this many times the maximum haul.
+DEFAULT_UNSERVED_PENALTY_FACTOR = 100.0
+#: Largest number of (demand point, candidate) pairs within the haul radius; above it the run is refused
+#: with the estimate (each pair takes about 80 bytes in the solver).
+MAX_LOCATE_ARCS = 12_000_000

@@ -62,9 +62,10 @@ def md_text(value: object) -> str:
     return markdown_escape(value)
 
 
-def summary_markdown(outcomes: dict, inputs, lang: str, *, lead: list[str] | None = None) -> str:
+def summary_markdown(outcomes: dict, inputs, lang: str, located: dict | None = None, *, lead: list[str] | None = None) -> str:
     """The top sites per facility type as Markdown lists (no HTML): rank, place, score, reach, reasons.
 
+    ``located`` (facility -> :class:`geo_almaty.locate.LocateOutcome`) adds the location-allocation section;
     ``lead``: Markdown lines after the title (e.g. the scenario the run used).
     """
     lines = [f"# {md_text(PAGE_TITLE[lang])}", "", *(lead or []), f"*{md_text(message('reach_overlaps', lang))}*", ""]
@@ -79,6 +80,10 @@ def summary_markdown(outcomes: dict, inputs, lang: str, *, lead: list[str] | Non
         lines.append("")
         lines += [f"- {md_text(line.removeprefix('- '))}" for line in siting_summary_lines(outcome.result, inputs.study, outcome.selection, lang)]
         lines.append("")
+    if located:
+        from ..locate import locate_markdown
+
+        lines.append(locate_markdown(located, lang))
     lines.append(md_text(inputs.catalog.disclaimer.get(lang, "")))
     return "\n".join(lines) + "\n"
 
@@ -136,11 +141,16 @@ def index_html(outcomes: dict, inputs, links: dict[str, list[tuple[dict, str]]],
     return page_html(PAGE_TITLE, lead + "".join(blocks), lang)
 
 
-def summary_html(outcomes: dict, inputs, lang: str, *, index_href: str | None = None, lead: str = "") -> str:
+def summary_html(outcomes: dict, inputs, lang: str, *, index_href: str | None = None, located: dict | None = None, lead: str = "") -> str:
     """Every chosen site per facility type with reasons, coordinates and candidate ids (the HTML twin of summary.md);
+    ``located`` (facility -> :class:`geo_almaty.locate.LocateOutcome`) adds the location-allocation section,
     ``lead`` an HTML block placed first."""
     title = {lang_: message("summary_page", lang_) for lang_ in settings.LANGUAGES}
     body = lead + f'<p class="ga-note">{tr_message("reach_overlaps")}</p>' + "".join(sites_table(o, inputs) for o in outcomes.values())
+    if located:
+        from ..locate import locate_html
+
+        body += locate_html(located)
     if inputs.catalog.disclaimer:
         body = f'<p class="ga-badge">{tr(inputs.catalog.disclaimer)}</p>' + body
     return page_html(title, body, lang, index_href=index_href)

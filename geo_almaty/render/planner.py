@@ -340,9 +340,10 @@ def add_facilities(m: folium.Map, recipe: dict, inputs, outcomes: dict) -> str:
 
 
 def build_planner_map(recipe: dict, inputs, outcomes: dict, lang: str, *, index_href: str | None = None,
-                      robust: dict | None = None) -> folium.Map:
+                      robust: dict | None = None, located: dict | None = None) -> folium.Map:
     """The planner map for ``recipe`` (see ``maps/planner.yaml``); ``index_href`` links back to the index page;
-    ``robust`` (facility → :class:`geo_almaty.robust.RobustResult`) adds the frequency layers and robust sites."""
+    ``robust`` (facility → :class:`geo_almaty.robust.RobustResult`) adds the frequency layers and robust sites;
+    ``located`` (facility → :class:`geo_almaty.locate.LocateOutcome`) the located sites, catchments and haul links."""
     controls = recipe.get("controls", {})
     m = new_map(home_bounds(inputs, outcomes), lang, recipe["title"], kind="planner", scale=controls.get("scale", True))
     add_basemaps(m, recipe)
@@ -351,6 +352,10 @@ def build_planner_map(recipe: dict, inputs, outcomes: dict, lang: str, *, index_
     sites = add_facilities(m, recipe, inputs, outcomes)
     if robust:
         add_robustness(m, recipe, inputs, robust)
+    if located:
+        from .located import add_located_layers
+
+        add_located_layers(m, recipe, located)
     add_choropleths(m, recipe, inputs)
     add_input_layers(m, recipe, inputs)
     shell = m.shell
