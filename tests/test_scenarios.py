@@ -89,7 +89,6 @@ def test_shipped_scenarios_load_and_cite():
     ("catalog:\n  reason: r\n  assumption: a\n  layers: {no_such_layer: {source: {path: x.geojson}}}\n", "catalog/layers/no_such_layer",
      "unknown layer"),
     ("profiles:\n  reuse_warehouse:\n    reason: r\n    assumption: a\n    top_n: 3\n", "profiles/reuse_warehouse/top_n", "stages"),
-    ("profiles:\n  composting_hub:\n    reason: r\n    assumption: a\n    locate: {k: 3}\n", "profiles/composting_hub/locate", "locate section"),
     ("flows:\n  - {id: f, allocation: household_organic, factor: 1.2, reason: r}\n", "flows/0", ""),  # no citation nor assumption
     ("profiles:\n  composting_hub:\n    reason: r\n    assumption: a\n    weights: {green_waste: -1}\n", "profiles/composting_hub/weights/green_waste", ""),
     ("profiles:\n  composting_hub:\n    reason: r\n    assumption: a\n    weights: {green_waste: 0, food_industry_supply: 0, poultry_distance: 0,"
