@@ -14,6 +14,7 @@ from .errors import (  # noqa: E402
     GeoAlmatyError,
     InputError,
     LayerError,
+    LocateError,
     NetworkError,
     OSMError,
     ProfileError,
@@ -31,10 +32,14 @@ _API = {
     "square_candidates": "candidates", "hex_candidates": "candidates", "feature_candidates": "candidates",
     "load_profile": "profiles", "score_candidates": "score", "select_sites": "select",
     "load_inputs": "pipeline", "score_facility": "pipeline", "write_facility_outputs": "pipeline", "run_main_job": "pipeline",
+    "locate_facilities": "pipeline", "locate_facility": "locate.facility", "write_locate_outputs": "locate.outputs",
+    "locate_layers": "locate.outputs", "load_parameters": "parameters",
     "analyse_facility_robustness": "pipeline", "analyse_robustness": "robust", "load_uncertainty": "robust",
     "write_robust_outputs": "robust", "frequency_layer": "robust",
     "load_siting_rules": "siting", "sanitary_zone_width": "siting", "check_sites": "siting", "why_not_here": "siting",
     "why_not_here_lonlat": "siting", "candidate_jurisdiction": "siting",
+    "load_scenario": "scenario", "with_scenario": "pipeline", "run_scenarios": "scenario.compare", "compare_scenarios": "scenario.compare",
+    "comparison_table": "scenario.compare",
 }
 
 
@@ -54,6 +59,7 @@ __all__ = [
     "GeoAlmatyError",
     "InputError",
     "LayerError",
+    "LocateError",
     "NetworkError",
     "OSMError",
     "ProfileError",

@@ -133,6 +133,19 @@ def _load(path: Path, seen: tuple[Path, ...]) -> Catalog:
     )
 
 
+def with_layer_sources(catalog: Catalog, sources: dict[str, dict[str, Any]], base_file: Path) -> Catalog:
+    """``catalog`` with the ``source`` of some existing layers replaced, in memory (paths relative to ``base_file``'s folder).
+
+    Used by scenarios (``catalog: layers: {name: {source: ...}}``); the layer's definition stays.
+    """
+    layers = dict(catalog.layers)
+    for name, entry in sources.items():
+        layers[name] = _merge_layer(name, {"source": entry}, catalog.layer(name), Path(base_file))
+        if "crs" in entry:
+            _check_crs(entry["crs"], Path(base_file), name)
+    return replace(catalog, layers=layers)
+
+
 def _merge_layer(name: str, entry: dict[str, Any], base: LayerSpec | None, path: Path) -> LayerSpec:
     source = _source(entry["source"], path) if "source" in entry else None
     if base is not None:

@@ -171,6 +171,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tiles(score)
     score.set_defaults(func=cmd_score)
 
+    locate = sub.add_parser("locate", help="how many sites of a facility type, where, how big and serving whom (location-allocation)")
+    locate.add_argument("--facility", required=True, help="composting_hub, material_bank, reuse_warehouse, or a profile YAML with a locate section")
+    locate.add_argument("--model", choices=("pmedian", "set_cover", "mclp", "fixed_charge"), help="the model (default: the profile's)")
+    locate.add_argument("--k", type=positive_int, help="number of new sites (pmedian, mclp)")
+    locate.add_argument("--band", help="size band of new sites (default: the profile's)")
+    locate.add_argument("--max-haul", type=positive_float, help="maximum haul in m (default: the profile's)")
+    locate.add_argument("--gap", type=float, help=f"stop at this proven relative gap (default {settings.DEFAULT_LOCATE_GAP})")
+    locate.add_argument("--time-limit", type=positive_float, help=f"stop after this many seconds (default {settings.DEFAULT_LOCATE_TIME_LIMIT:g})")
+    locate.add_argument("--single-source", action="store_true", help="serve every demand point from one site (default: splittable)")
+    locate.add_argument("--candidate-pool", type=positive_int, help="candidate sites offered to the model (default: the profile's)")
+    locate.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
+    locate.add_argument("--cell-size", type=positive_float, default=settings.DEFAULT_CELL_SIZE_M, help="candidate cell size in m (default %(default)s)")
+    _add_lang(locate)
+    locate.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_overwrite(locate)
+    _add_memory(locate)
+    locate.set_defaults(func=cmd_locate)
+
     robust = sub.add_parser("robust", help="how sure are we: Monte Carlo robustness and one-at-a-time sensitivity of one facility type's sites")
     _add_scoring(robust)
     robust.add_argument("--samples", type=positive_int, default=None, help="Monte Carlo samples (default 1000)")
@@ -201,10 +219,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("almaty_out"), help="output folder (default %(default)s)")
     run.add_argument("--cell-size", type=positive_float, default=settings.DEFAULT_CELL_SIZE_M, help="candidate cell size in m (default %(default)s)")
     run.add_argument("--robust-samples", type=non_negative_int, default=None, help="Monte Carlo samples per facility type (default 200; 0 skips)")
+    run.add_argument("--scenario", metavar="FILE", help="a scenario (scenarios/*.yaml, or its name): overrides applied in memory; outputs name it")
     _add_lang(run)
     _add_overwrite(run)
     _add_memory(run)
     run.set_defaults(func=cmd_run)
+
+    compare = sub.add_parser("compare", help="run two or more scenarios and write a side-by-side table and one map of every scenario's sites")
+    compare.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files or names (scenarios/*.yaml); 'baseline' for no overrides")
+    compare.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
+    compare.add_argument("--facility", action="append", metavar="PROFILE",
+                         help="compare this facility type; repeatable (default: those the scenarios name, else all)")
+    compare.add_argument("--cell-size", type=positive_float, default=settings.DEFAULT_CELL_SIZE_M, help="candidate cell size in m (default %(default)s)")
+    _add_lang(compare)
+    compare.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_overwrite(compare)
+    _add_memory(compare)
+    compare.set_defaults(func=cmd_compare)
 
     map_cmd = sub.add_parser("map", help="make a map from a recipe (maps/*.yaml) without writing code")
     map_cmd.add_argument("--recipe", required=True, help="planner, citizen, or the path of a recipe YAML")
@@ -225,8 +256,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .render.index import short_summary
 
     started = time.perf_counter()
+    scenario = None
+    if args.scenario:
+        from .catalog import load_catalog
+        from .scenario import load_scenario
+
+        scenario = load_scenario(args.scenario, catalog=load_catalog(args.catalog))
+        print(f"scenario {scenario.id}: {scenario.title[args.lang]}")
     outputs = run_main_job(args.catalog, args.out, args.lang, cell_size=args.cell_size, robust_samples=args.robust_samples, progress=True,
-                           overwrite=args.overwrite, memory_budget=args.memory_budget)
+                           overwrite=args.overwrite, memory_budget=args.memory_budget, scenario=scenario)
     written = [outputs.index, *outputs.maps, *outputs.sankeys, outputs.summary_page, outputs.summary, *outputs.results]
     print(f"wrote {len(written)} files ({sum(p.stat().st_size for p in written) / 1e6:.1f} MB) into {args.out} "
           f"in {time.perf_counter() - started:.1f} s")
@@ -235,6 +273,45 @@ def cmd_run(args: argparse.Namespace) -> int:
         if outcome.result.notes:  # the candidates' connectors; every criterion's note is in the results' criteria table
             print(f"{outcome.profile.id}: road: {outcome.result.notes[0]}")
     print("\n".join(short_summary(outputs.outcomes, outputs.inputs, args.lang, outputs.index)))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .scenario.compare import compare_scenarios
+
+    outputs = compare_scenarios(args.scenarios, args.out, args.lang, catalog_path=args.catalog, cell_size=args.cell_size, facilities=args.facility,
+                                progress=True, overwrite=args.overwrite, memory_budget=args.memory_budget)
+    table = outputs.comparison
+    rows = [(r.scenario_id, r.facility, f"{r.sites}/{r.sites_asked}", f"{r.best_score:.3f}") for r in table.itertuples()]
+    _print_table(("scenario", "facility", "sites/asked", "best score"), rows)
+    print(f"wrote {outputs.table}, {outputs.sites}, {outputs.markdown}, {outputs.map} and {outputs.page}")
+    return 0
+
+
+def cmd_locate(args: argparse.Namespace) -> int:
+    from .atomic import staged_output, staged_path, write_text_atomic
+    from .locate import locate_facility, locate_markdown, site_table, write_locate_outputs
+    from .locate.report import HEAD_KEYS, summary_lines
+    from .pipeline import load_inputs
+
+    with staged_output(args.out, overwrite=args.overwrite, command="geo-almaty locate") as stage:
+        inputs = load_inputs(args.catalog, args.cell_size, profiles=[args.facility], progress=True, memory_budget=args.memory_budget)
+        outcome = locate_facility(inputs, args.facility, model=args.model, k=args.k, band=args.band, max_haul_m=args.max_haul, gap=args.gap,
+                                  time_limit=args.time_limit, single_source=args.single_source, candidate_pool=args.candidate_pool,
+                                  progress=True)
+        paths = write_locate_outputs(outcome, stage, args.lang)
+        paths.append(write_text_atomic(stage / f"{outcome.profile.id}_locate.md", locate_markdown({outcome.profile.id: outcome}, args.lang)))
+    head = summary_lines(outcome, args.lang)
+    print(f"{outcome.profile.title[args.lang]}: {head['answer']}")
+    for key in HEAD_KEYS:
+        if key in head:
+            print(f"  {head[key]}")
+    for row in site_table(outcome, args.lang).itertuples():
+        print(f"  {row.site_id:<40} {row.size_band:<10} {row.assigned_t_yr:>10,.0f} t/yr  {row.utilisation:6.1%}  {row.district}")
+    for figure, value, unit in outcome.impact.rows():
+        print(f"  {figure:<28} {'—' if value is None else f'{value:,.1f}':>14} {unit}")
+    for path in paths:
+        print(f"wrote {staged_path(stage, args.out, path)}")
     return 0
 
 

@@ -95,6 +95,19 @@ def validate(document: Any, schema_name: str, *, file: str | Path, error_cls: ty
     raise error_cls(_short(error.message), file=file, layer=layer, column=location, expected=expected)
 
 
+def named_yaml(name: str | Path, folder: Path) -> Path:
+    """A YAML file given by name (``composting_hub`` → ``folder/composting_hub.yaml``) or by path."""
+    candidate = Path(name)
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        return candidate
+    return folder / f"{name}.yaml"
+
+
+def yaml_names(folder: Path) -> list[str]:
+    """Names of the YAML files shipped in ``folder`` (sorted)."""
+    return sorted(p.stem for p in folder.glob("*.yaml"))
+
+
 def load_validated_yaml(path: str | Path, schema_name: str, error_cls: type[InputError] = InputError) -> Any:
     """Read a YAML file and validate it against ``schema_name``."""
     document = read_yaml(path, error_cls)

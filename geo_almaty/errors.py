@@ -106,6 +106,12 @@ class DataUnavailableError(ProfileError):
     """A criterion needs a layer or raster the catalog has no data for (optional criteria are then skipped)."""
 
 
+class ScenarioError(InputError):
+    """A scenario (``scenarios/*.yaml``) is invalid: unknown profile, criterion, flow row, allocation, rule or layer."""
+
+    kind = "scenario"
+
+
 class RecipeError(InputError):
     """A map recipe is invalid."""
 
@@ -116,6 +122,12 @@ class OSMError(InputError):
     """An OpenStreetMap extract cannot be read or fetched."""
 
     kind = "osm"
+
+
+class LocateError(InputError):
+    """A location-allocation cannot be solved as asked: supply out of reach, capacity below supply, bad settings."""
+
+    kind = "locate"
 
 
 class NetworkError(InputError):

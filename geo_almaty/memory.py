@@ -399,6 +399,24 @@ def tiled_fixed_bytes(workload: Workload, pool: int) -> int:
                                                               + per_best * best))
 
 
+def check_tiled_size(workload: Workload, budget: int | str | None = None, *, max_cells: int | None = None) -> None:
+    """Refuse a grid above ``max_cells`` (default ``settings.MAX_TILED_CELLS``) for a tiled score, with a cell size that fits.
+
+    Called where a grid too large for memory would go to tiles instead: the message also gives the in-memory estimate.
+    """
+    limit = settings.MAX_TILED_CELLS if max_cells is None else max_cells
+    g = workload.grid
+    cells = g.width * g.height
+    if cells <= limit:
+        return
+    fits = next((float(s) for s in NICE_CELL_SIZES if s > g.cell_size and math.prod(AnalysisGrid.covering(g.bounds, s).shape) <= limit), None)
+    remedy = f"--cell-size {fits:g} or more" if fits else "a smaller study area"
+    raise MemoryBudgetError(f"this grid needs {estimate_memory(workload).describe()}, more than the memory budget of "
+                            f"{format_bytes(memory_budget(budget))}, and its {cells:,} cells are more than a tiled score takes "
+                            f"({limit:,}, settings.MAX_TILED_CELLS)",
+                            column="--cell-size", expected=f"{remedy}, or candidates --within a smaller layer (e.g. city_boundary)")
+
+
 def plan_tiles(workload: Workload, budget: int | str | None = None, *, tile_cells: int | None = None, concurrent: int = 1,
                pool: int = settings.TILED_POOL_CANDIDATES) -> TilePlan:
     """Strips that fit ``budget`` (bytes, '8GB', default :func:`memory_budget`) with ``concurrent`` strips at a time, sized

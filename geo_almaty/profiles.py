@@ -14,7 +14,7 @@ import numpy as np
 
 from . import settings
 from .catalog import Catalog
-from .config import load_validated_yaml
+from .config import load_validated_yaml, named_yaml, yaml_names
 from .errors import ProfileError
 from .weights import AHPResult, ahp_weights, check_consistency, normalise_weights, parse_matrix
 
@@ -35,6 +35,7 @@ class FacilityProfile:
     selection: dict
     siting: dict | None = None
     keywords: tuple[str, ...] = ()
+    locate: dict | None = None  #: the ``locate:`` section (location-allocation), see geo_almaty.locate.spec
 
     @property
     def top_n(self) -> int:
@@ -43,15 +44,12 @@ class FacilityProfile:
 
 def profile_path(name: str | Path) -> Path:
     """The YAML of a profile given by name (``composting_hub``) or path."""
-    candidate = Path(name)
-    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
-        return candidate
-    return settings.profiles_dir() / f"{name}.yaml"
+    return named_yaml(name, settings.profiles_dir())
 
 
 def list_profiles() -> list[str]:
     """Names of the shipped profiles."""
-    return sorted(p.stem for p in settings.profiles_dir().glob("*.yaml"))
+    return yaml_names(settings.profiles_dir())
 
 
 def load_profile(name: str | Path, catalog: Catalog | None = None, allocations: set[str] | None = None,
@@ -62,11 +60,17 @@ def load_profile(name: str | Path, catalog: Catalog | None = None, allocations: 
         known = ", ".join(list_profiles())
         raise ProfileError("no such facility profile", file=path, expected=f"one of {known} or a profile YAML file")
     document = load_validated_yaml(path, "profile", ProfileError)
+    return profile_from_document(document, path, catalog, allocations, force_ahp=force_ahp)
+
+
+def profile_from_document(document: dict, path: Path, catalog: Catalog | None = None, allocations: set[str] | None = None,
+                          *, force_ahp: bool = False) -> FacilityProfile:
+    """A validated profile from its (schema-valid) YAML document, e.g. one a scenario changed in memory."""
     profile = FacilityProfile(
         id=document["id"], path=path, title=document["title"], summary=document["summary"], report_lines=document["report_lines"],
         exclusions=tuple(document.get("exclusions", [])), criteria=tuple(document["criteria"]), weights=document["weights"],
         aggregation=document["aggregation"], selection=document.get("selection", {}), siting=document.get("siting"),
-        keywords=tuple(document.get("keywords", ())),
+        keywords=tuple(document.get("keywords", ())), locate=document.get("locate"),
     )
     _check_ids(profile)
     _check_criteria_fields(profile)

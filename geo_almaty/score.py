@@ -18,6 +18,7 @@ from .errors import DataUnavailableError, ProfileError
 from .prepare import Study
 from .profiles import FacilityProfile, criterion_weights
 from .progress import progress_bar
+from .siting.rules import SitingRules
 from .siting.zones import RuleTable, SitingPlan, build_siting_plan, evaluate_rules
 from .value_functions import apply_value_function
 from .weights import AHPResult
@@ -81,17 +82,19 @@ def check_profile_data(profile: FacilityProfile, study: Study) -> None:
 
 def score_candidates(profile: FacilityProfile, study: Study, candidates: Candidates, allocations: dict[str, Allocation], *,
                      force_ahp: bool = False, progress: bool = False, capacity_t_yr: float | None = None,
-                     value_specs: dict[str, dict] | None = None, siting: SitingPlan | None = None) -> ScoreResult:
+                     value_specs: dict[str, dict] | None = None, siting: SitingPlan | None = None,
+                     siting_rules: SitingRules | None = None) -> ScoreResult:
     """Exclude, measure, value, weigh and aggregate ``candidates`` for ``profile``.
 
     Exclusions are the profile's own and those of its ``siting:`` section (sanitary zone
     for the planned capacity, or ``capacity_t_yr`` when given; airports; water; jurisdiction),
-    every rule kept per candidate in ``rules``. ``siting`` is that plan already built (a grid
-    scored tile by tile builds it once, :mod:`geo_almaty.tiles`). ``value_specs`` (criterion
-    id → value function with numeric bounds) replaces the profile's value functions, e.g. with
-    data-relative bounds resolved over a whole tiled grid.
+    every rule kept per candidate in ``rules``. ``siting_rules`` replaces the project's siting rules
+    (``rules/*.yaml``), e.g. with a scenario's overrides. ``siting`` is the plan already built
+    (a grid scored tile by tile builds it once, :mod:`geo_almaty.tiles`). ``value_specs``
+    (criterion id → value function with numeric bounds) replaces the profile's value functions,
+    e.g. with data-relative bounds resolved over a whole tiled grid.
     """
-    plan = siting if siting is not None else build_siting_plan(profile, study, capacity_t_yr=capacity_t_yr)
+    plan = siting if siting is not None else build_siting_plan(profile, study, siting_rules, capacity_t_yr=capacity_t_yr)
     rules = evaluate_rules(plan, study, candidates)
     excluded, exclusion = rules.excluded(), rules.first_exclusion()
     kept = ~excluded

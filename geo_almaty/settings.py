@@ -75,6 +75,10 @@ SUPPLY_CELL_SIZE_M = 250.0
 #: best candidates kept with their exact (float64) score while the tiles stream, for the selection walk and
 #: the GeoPackage's best share; widened ×4 (another pass) when the walk needs more.
 TILED_POOL_CANDIDATES = 1_000_000
+#: Most grid cells a tiled score takes. Tiles bound the memory, not the time: bench_scale measured about
+#: 21k candidates/s on 2 cores (the city at 10 m, 7.0 M candidates, in 333 s), so 60 M cells is about an hour
+#: there, and its GeoTIFFs about 0.5 GB before compression. A finer grid is refused with a cell size that fits.
+MAX_TILED_CELLS = 60_000_000
 #: Most candidates written to a facility's GeoPackage (the best share, ``export.DEFAULT_CANDIDATE_SHARE``,
 #: capped); the GeoTIFF always holds every score.
 MAX_GEOPACKAGE_CANDIDATES = 100_000
@@ -127,15 +131,21 @@ def profiles_dir() -> Path:
     return project_root() / "profiles"
 
 
+def scenarios_dir() -> Path:
+    """Folder of the shipped scenarios (YAML): overrides of weights, rules, capacities, flows and the catalog."""
+    return project_root() / "scenarios"
+
+
 def schemas_dir() -> Path:
     """JSON schemas shipped inside the package."""
     return Path(__file__).resolve().parent / "schemas"
 
 
-
 def rules_dir() -> Path:
     """Folder of the siting rules (YAML): regulations, sanitary zones, aviation and water protection."""
     return project_root() / "rules"
+
+
 def log_dir() -> Path:
     """Folder for logs of unexpected errors: ``GEO_ALMATY_LOG_DIR``, else ``$XDG_STATE_HOME/geo_almaty`` (``~/.local/state``)."""
     env = os.environ.get("GEO_ALMATY_LOG_DIR")
@@ -143,3 +153,22 @@ def log_dir() -> Path:
         return Path(env).expanduser()
     state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(state) / "geo_almaty"
+
+
+# --- location-allocation (geo_almaty.locate) ---------------------------------------------------
+#: Side (m) of the square blocks that pool supply cells into demand points (supply-weighted centroid).
+DEFAULT_DEMAND_BLOCK_M = 1000.0
+#: Candidate sites offered to the location model: at most this many, the best-scoring one per spacing block.
+DEFAULT_CANDIDATE_POOL = 3000
+DEFAULT_CANDIDATE_SPACING_M = 1000.0
+#: Proven relative gap and time limit (s) at which the solver stops.
+DEFAULT_LOCATE_GAP = 0.001
+DEFAULT_LOCATE_TIME_LIMIT = 120.0
+#: The main job (geo-almaty run) locates every facility type to this gap or time limit (s) each, to stay quick.
+RUN_LOCATE_GAP = 0.01
+RUN_LOCATE_TIME_LIMIT = 20.0
+#: Maximal coverage: an unserved tonne costs as much as hauling it this many times the maximum haul.
+DEFAULT_UNSERVED_PENALTY_FACTOR = 100.0
+#: Largest number of (demand point, candidate) pairs within the haul radius; above it the run is refused
+#: with the estimate (each pair takes about 80 bytes in the solver).
+MAX_LOCATE_ARCS = 12_000_000

@@ -59,6 +59,7 @@ from .quantiles import StreamedQuantiles, interpolate, quantile_position
 from .rasterize import burn_values, grid_rows
 from .score import ScoreResult, score_candidates
 from .select import _shortfall, district_codes, pick_in_stages, pick_widening, selection_top_n, stage_qualifies
+from .siting.rules import SitingRules
 from .siting.zones import RuleTable, SitingPlan, build_siting_plan, evaluate_rules
 from .value_functions import relative_quantiles, resolve_value_spec
 
@@ -430,20 +431,21 @@ def _pool_merge(parts: list[tuple[np.ndarray, ...]], limit: int) -> tuple[np.nda
 
 def score_tiled(profile: FacilityProfile, study: TiledStudy, allocations: dict[str, Allocation], *, engine=None, top_n: int | None = None,
                 force_ahp: bool = False, progress: bool = False, best_share: float | None = None,
-                capacity_t_yr: float | None = None) -> TiledOutcome:
+                capacity_t_yr: float | None = None, siting_rules: SitingRules | None = None) -> TiledOutcome:
     """Score ``profile`` on ``study`` strip by strip, select its sites and compute the breakdown the outputs need.
 
     ``engine`` is a :class:`LocalEngine` (default) or :class:`DaskEngine`; ``best_share``
     (default ``export.DEFAULT_CANDIDATE_SHARE``) of the candidates get their breakdown
     for the GeoPackage, at most ``settings.MAX_GEOPACKAGE_CANDIDATES``. The siting rules
     are those of :func:`~geo_almaty.siting.zones.build_siting_plan` (``capacity_t_yr``
-    replaces the planned capacity), built once for every strip.
+    replaces the planned capacity; ``siting_rules`` replaces the project's rules, e.g. a
+    scenario's), built once for every strip.
     """
     from .export import DEFAULT_CANDIDATE_SHARE
 
     engine = engine or LocalEngine()
     best_share = DEFAULT_CANDIDATE_SHARE if best_share is None else best_share
-    plan = build_siting_plan(profile, study, capacity_t_yr=capacity_t_yr)
+    plan = build_siting_plan(profile, study, siting_rules, capacity_t_yr=capacity_t_yr)
     if len(plan.rules) > 32:
         raise ProfileError(f"{len(plan.rules)} rules", file=profile.path, column="exclusions",
                            expected="at most 32 exclusion and flag rules for the exclusion surface")

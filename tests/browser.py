@@ -178,7 +178,8 @@ class OfflinePage:
         return popup
 
     def popup_cover(self) -> list[str]:
-        """Where something is drawn over the open popup (its whole box, close button included)."""
+        """Where something is drawn over the open popup (its whole box, close button included), once auto-pan has ended."""
+        self.settle()
         selector, ok = (".leaflet-popup-content-wrapper", ".leaflet-popup") if self.viewport == "desktop" else ("#ga-info", "#ga-info")
         return self.page.evaluate("([s, ok]) => gaTest.covered(document.querySelector(s), 7, ok)", [selector, ok])
 

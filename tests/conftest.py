@@ -9,6 +9,14 @@ import yaml
 
 from geo_almaty import settings
 
+try:  # property tests check results, never speed: no per-example deadline (a busy CI machine trips it)
+    import hypothesis
+
+    hypothesis.settings.register_profile("geo_almaty", deadline=None)
+    hypothesis.settings.load_profile("geo_almaty")
+except ImportError:  # pragma: no cover - hypothesis is in the [test] extra
+    pass
+
 SHARED = settings.project_root().parent / "shared"
 
 

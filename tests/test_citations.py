@@ -1,4 +1,4 @@
-"""Every report citation in profiles/ and data/allocation.yaml says what it is cited for.
+"""Every report citation in profiles/, scenarios/ and data/allocation.yaml says what it is cited for.
 
 Each item with ``report_lines`` lists ``keywords``; every cited range must contain at least one of them
 (case and ё/е ignored, lines joined with spaces), so a citation pointing at the wrong lines fails. Skips
@@ -61,6 +61,13 @@ def cited_items():
         for stage in document.get("selection", {}).get("stages", []):
             if "report_lines" in stage:
                 yield f"{path.name}/selection/stages/{stage['id']}", stage
+    for path in sorted(settings.scenarios_dir().glob("*.yaml")):
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        yield f"scenarios/{path.name}", document
+        items = [(f"profiles/{pid}", item) for pid, item in document.get("profiles", {}).items()]
+        items += [(f"{kind}/{n}", item) for kind in ("rules", "flows") for n, item in enumerate(document.get(kind, []))]
+        items += [("catalog", document["catalog"])] if "catalog" in document else []
+        yield from ((f"scenarios/{path.name}/{key}", item) for key, item in items if "report_lines" in item)
     allocation = yaml.safe_load((settings.data_dir() / "allocation.yaml").read_text(encoding="utf-8"))
     for flow_id, spec in allocation["allocations"].items():
         assert "report_lines" in spec, f"allocation.yaml/{flow_id} cites no report lines"

@@ -32,6 +32,7 @@ from geo_almaty.i18n import messages  # noqa: E402
 from geo_almaty.i18n import text as message  # noqa: E402
 from geo_almaty.select import district_names  # noqa: E402
 from geo_almaty.layers import load_layers  # noqa: E402
+from geo_almaty.locate.outputs import district_site_table, locate_layers  # noqa: E402
 from geo_almaty.pipeline import load_inputs, score_facility  # noqa: E402
 from geo_almaty.render.citizen import build_citizen_map  # noqa: E402
 from geo_almaty.render.maps import save_map  # noqa: E402
@@ -368,7 +369,8 @@ def test_planner_layer_control_toggles_features_markers_and_surfaces(run, recipe
         assert overlay_checkbox(page, overlay_index(page, producers)).is_checked()
         toggle_twice(page, overlay_index(page, producers), "path.leaflet-interactive", drawn_features(embedded_layers["organic_producers"]))
         title, suitability = composting.profile.title["ru"], message("suitability", "ru")
-        toggle_twice(page, overlay_index(page, title, without=suitability), "img.leaflet-marker-icon", len(composting.selection))
+        top = message("top_n", "ru").format(n=len(composting.selection))
+        toggle_twice(page, overlay_index(page, title, top), "img.leaflet-marker-icon", len(composting.selection))
         toggle_twice(page, overlay_index(page, title, suitability), "img.leaflet-image-layer", 1)
         allocation = recipes["planner"]["choropleths"][0]["allocation"]
         toggle_twice(page, overlay_index(page, load_allocation_specs()[allocation]["title"]["ru"]), "path.leaflet-interactive", districts)
@@ -384,7 +386,8 @@ def test_measure_tool_gives_metric_distance_in_the_page_language(run, browser):
         for dx, dy in ((-120, 40), (120, 40), (0, -100)):
             page.page.mouse.click(cx + dx, cy + dy)
         text = visible_text(page.page.locator(".ga-measure-panel"))
-        assert re.search(r"Расстояние: \d[\d\s]*(,\d+)?\s?км", text) and re.search(r"Площадь: \d[\d\s]*(,\d+)?\s?(га|км²)", text), text
+        # visible_text folds the thin-space thousands separator (U+202F) into a plain space
+        assert re.search(r"Расстояние: \d{1,3}([\u202f ]\d{3})*(,\d+)?\s?км", text) and re.search(r"Площадь: \d{1,3}([\u202f ]\d{3})*(,\d+)?\s?(га|км²)", text), text
         page.set_language("kk")
         assert "Қашықтық" in visible_text(page.page.locator(".ga-measure-panel"))
         page.page.locator(".ga-measure-done").click()
@@ -440,6 +443,108 @@ def test_citizen_popup_leads_with_the_place_and_carries_the_badge(run, recipes, 
         assert headline["en"] in text and plain["en"] in text and plain["ru"] not in text and message("proposal_badge", "en") in text
         page.set_language("kk")
         assert plain["kk"] in visible_text(popup)
+        page.assert_clean()
+
+
+# --- the location-allocation on the maps ------------------------------------------------------------
+
+FIT_CIRCLES = """key => {
+    const circles = [];
+    (function walk(l) { if (l instanceof L.CircleMarker) { circles.push(l); } else if (l.eachLayer) { l.eachLayer(walk); } })(GA.layers[key]);
+    GA.map.closePopup();
+    GA.fit(L.latLngBounds(circles.map(c => c.getLatLng())));
+    return circles.length;
+}"""
+
+TAG_CLEAR_CIRCLE = """([key, attr]) => {
+    document.querySelectorAll('[' + attr + ']').forEach(e => e.removeAttribute(attr));
+    const circles = [];
+    (function walk(l) { if (l instanceof L.CircleMarker) { circles.push(l); } else if (l.eachLayer) { l.eachLayer(walk); } })(GA.layers[key]);
+    for (const c of circles) {
+        const r = c._path.getBoundingClientRect();
+        if (r.width && document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2) === c._path) {
+            c._path.setAttribute(attr, '1');
+            return [c.getLatLng().lat, c.getLatLng().lng];
+        }
+    }
+    return circles.map(c => { const r = c._path.getBoundingClientRect();
+        const e = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+        return [Math.round(r.left), Math.round(r.top), e ? e.tagName + '.' + e.className.baseVal + e.className + '#' + e.id : null]; });
+}"""
+
+
+def open_located_popup(page, key: str, screenshot: str):
+    """Fit the map to the located sites of layer ``key``, click one no panel covers and return its popup."""
+    assert page.js(FIT_CIRCLES, key) > 0
+    page.page.wait_for_timeout(400)  # the fit's animation
+    page.settle()
+    latlng = page.js(TAG_CLEAR_CIRCLE, [key, "data-test-located"])
+    assert latlng and not isinstance(latlng[0], list), f"every located site of {key} is covered: {latlng}"
+    return page.open_tagged_popup(screenshot, attr="data-test-located"), latlng
+
+
+def served_names(outcome, lang: str) -> set[str]:
+    """Names of the districts the located sites serve."""
+    table = district_site_table(outcome, lang)
+    return set(table[table.site_id != "unserved"].district)
+
+
+@pytest.mark.parametrize("viewport", VIEWPORT_NAMES)
+def test_planner_shows_located_sites_catchments_and_links_with_legends_and_popups(run, browser, viewport):
+    assert run.maps[0].stat().st_size <= 6_000_000, f"planner map is {run.maps[0].stat().st_size / 1e6:.2f} MB"
+    facility = "composting_hub"
+    outcome = run.located[facility]
+    layers = locate_layers(outcome, "ru")
+    title = outcome.profile.title
+    with open_offline(browser, run.maps[0], viewport=viewport) as page:
+        open_panel(page)
+        expand_layer_control(page)
+        sites = overlay_index(page, message("locate_map_sites", "ru").format(facility=title["ru"]))
+        catchments = overlay_index(page, message("locate_map_catchments", "ru").format(facility=title["ru"]))
+        links = overlay_index(page, message("locate_map_links", "ru").format(facility=title["ru"]))
+        assert overlay_checkbox(page, sites).is_checked() and not overlay_checkbox(page, catchments).is_checked()
+        toggle_twice(page, sites, "path.leaflet-interactive", len(layers["sites"]))
+        toggle_twice(page, catchments, "path.leaflet-interactive", int((layers["catchments"].site_id != "unserved").sum()))
+        toggle_twice(page, links, "path.leaflet-interactive", len(layers["links"]))
+        overlay_checkbox(page, catchments).click()
+        state = legend_state(page)
+        assert {f"located_sites:{facility}", f"located_catchments:{facility}"} <= set(state["shown"])
+        assert f"located_links:{facility}" not in state["shown"], "the legend shows a layer that is off"
+        overlay_checkbox(page, catchments).click()  # off again: the catchments are drawn over the sites they serve
+        page.js("() => document.querySelectorAll('.leaflet-control-layers').forEach(c => c.classList.remove('leaflet-control-layers-expanded'))")
+        if viewport == "phone" and page.js("() => document.getElementById('ga-sheet').classList.contains('ga-open')"):
+            page.page.locator(".ga-sheet-toggle").click()  # the sheet covers most of a phone's map
+        popup, _ = open_located_popup(page, f"located_sites:{facility}", f"planner_located_popup_{viewport}.png")
+        assert page.popup_cover() == [], f"controls or panels cover the popup: {page.popup_cover()[:5]}"
+        text = visible_text(popup)
+        assert message("locate_map_serves", "ru") in text and title["ru"] in text
+        assert any(name in text for name in served_names(outcome, "ru")), f"no served district in: {text}"
+        page.set_language("en")
+        text = visible_text(popup)
+        assert message("locate_map_serves", "en") in text and message("locate_map_serves", "ru") not in text
+        page.assert_clean()
+
+
+@pytest.mark.parametrize("viewport", VIEWPORT_NAMES)
+def test_citizen_located_site_popup_says_which_districts_it_would_serve(run, recipes, browser, viewport):
+    item = recipes["citizen"]["facilities"][1]
+    outcome = run.located[item["facility"]]
+    with open_offline(browser, run.maps[1], viewport=viewport) as page:
+        page.page.locator(f'[data-facility="{item["facility"]}"]').click()
+        assert page.count("path.leaflet-interactive") >= len(outcome.site_location)
+        popup, _ = open_located_popup(page, f"sites:{item['facility']}", f"citizen_located_popup_{viewport}.png")
+        assert page.popup_cover() == [], page.popup_cover()[:5]
+        text = visible_text(popup)
+        assert message("locate_map_serves", "ru") in text, text
+        assert any(name in text for name in served_names(outcome, "ru")), f"no served district in: {text}"
+        assert message("proposal_badge", "ru") in visible_text(popup.locator(".ga-badge"))
+        page.set_language("kk")
+        text = visible_text(popup)
+        assert message("locate_map_serves", "kk") in text and any(name in text for name in served_names(outcome, "kk"))
+        other = recipes["citizen"]["facilities"][0]["facility"]
+        page.js("() => GA.map.closePopup()")  # on a phone the popup sheet covers the chips
+        page.page.locator(f'[data-facility="{other}"]').click()
+        assert page.js("k => GA.map.hasLayer(GA.layers[k])", f"sites:{item['facility']}") is False, "located sites stay after a tap elsewhere"
         page.assert_clean()
 
 
@@ -786,7 +891,9 @@ def test_planner_map_says_why_not_here(run, browser, viewport):
         assert message("why_no_rule", "ru") in clean and bird_label not in clean, clean
         assert bird_label in hazard and "исключено" in hazard and message("why_no_rule", "ru") not in hazard, hazard
         assert message("why_no_candidate", "ru") in outside, outside
-        # a real tap on the map opens the answer in a popup (the phone shows it in the sheet)
+        # a real tap on the map opens the answer in a popup (the phone shows it in the sheet); every other overlay is
+        # switched off first, so no feature there (e.g. a located site, whose place depends on the solver's time limit) takes the tap
+        page.js("() => Object.keys(GA.layers).filter(k => k !== 'surface:composting_hub').forEach(k => GA.map.removeLayer(GA.layers[k]))")
         page.js("([lon, lat]) => GA.map.setView([lat, lon], 12, {animate: false})", list(points["hazard"]))
         spot = page.js("([lon, lat]) => { const p = GA.map.latLngToContainerPoint([lat, lon]); const b = GA.map.getContainer().getBoundingClientRect();"
                        " return [b.left + p.x, b.top + p.y]; }", list(points["hazard"]))
@@ -799,4 +906,31 @@ def test_planner_map_says_why_not_here(run, browser, viewport):
         page.set_language("kk")
         kazakh = next(r.label["kk"] for r in outcome.result.rules.rules if r.kind == "bird_hazard")
         assert kazakh in visible_text(page.popup())
+        page.assert_clean()
+
+
+# --- robustness on the planner map ----------------------------------------------------------------
+
+def test_planner_map_shows_selection_frequency_and_robust_sites(run, browser):
+    from geo_almaty.robust import robust_sites_frame
+
+    analysis = run.robust["composting_hub"]
+    sites = robust_sites_frame(analysis, run.inputs.study)
+    title = analysis.profile.title["ru"]
+    with open_offline(browser, run.maps[0]) as page:
+        expand_layer_control(page)
+        frequency = overlay_index(page, title, message("robust_frequency", "ru"))
+        assert not overlay_checkbox(page, frequency).is_checked()  # hidden until asked for
+        toggle_twice(page, frequency, "img.leaflet-image-layer", 1)
+        if len(sites):
+            index = overlay_index(page, title, message("robust_robust_sites", "ru").lower())
+            toggle_twice(page, index, "path.leaflet-interactive", len(sites))
+            overlay_checkbox(page, index).click()
+            page.js("() => GA.map.setView([%f, %f], 13, {animate: false})" % (sites.lat.iloc[0], sites.lon.iloc[0]))
+            heading = f"{message('robust_robust_sites', 'ru')}: {title}"
+            opened = page.js("h => { let done = false; GA.map.eachLayer(l => { if (!done && l.feature && l.getLatLng &&"
+                             " (l.feature.properties._popup || '').includes(h)) { l.openPopup(); done = true; } }); return done; }", heading)
+            assert opened, "no robust-site marker with its popup on the map"
+            text = visible_text(page.popup())
+            assert message("robust_nearby", "ru") in text and "%" in text and message("robust_median_rank", "ru") in text, text
         page.assert_clean()

@@ -39,15 +39,18 @@ def recipes():
 
 def test_two_builds_of_every_page_are_byte_identical(main_run, recipes):
     inputs, outcomes = main_run.inputs, main_run.outcomes
-    planner = render_map(build_planner_map(recipes["planner"], inputs, outcomes, "ru", index_href="index.html"), "ru")
-    citizen = render_map(build_citizen_map(recipes["citizen"], inputs, outcomes, "ru", index_href="index.html"), "ru")
+    located = main_run.located
+    planner = render_map(build_planner_map(recipes["planner"], inputs, outcomes, "ru", index_href="index.html", robust=main_run.robust,
+                                           located=located), "ru")
+    citizen = render_map(build_citizen_map(recipes["citizen"], inputs, outcomes, "ru", index_href="index.html", located=located), "ru")
     assert sha256(planner) == sha256(main_run.maps[0].read_bytes()), "the planner map differs between two identical builds"
     assert sha256(citizen) == sha256(main_run.maps[1].read_bytes()), "the citizen map differs between two identical builds"
     for html in (planner, citizen):
         assert not UUID.search(html), f"a random element id is left: {UUID.search(html).group(0)}"
     diagrams = load_sankey_diagrams(inputs.flows, inputs.labels)
     assert sha256(sankey_page_html(diagrams, inputs.labels, "ru", index_href="../index.html")) == sha256(main_run.sankeys[0].read_bytes())
-    assert sha256(summary_html(outcomes, inputs, "ru", index_href="index.html")) == sha256(main_run.summary_page.read_bytes())
+    page = summary_html(outcomes, inputs, "ru", index_href="index.html", located=main_run.located)
+    assert sha256(page) == sha256(main_run.summary_page.read_bytes())
 
 
 # --- legend ----------------------------------------------------------------------------------------------
@@ -55,7 +58,7 @@ def test_two_builds_of_every_page_are_byte_identical(main_run, recipes):
 @pytest.mark.parametrize("name", ["planner", "citizen"])
 def test_no_colour_is_reused_across_layers(main_run, recipes, name):
     build = build_planner_map if name == "planner" else build_citizen_map
-    m = build(recipes[name], main_run.inputs, main_run.outcomes, "ru")
+    m = build(recipes[name], main_run.inputs, main_run.outcomes, "ru", located=main_run.located)
     assert m.shell.legend, "no legend"
     assert reused_colours(m.shell.legend) == {}, "colours drawn by more than one layer"
     for section in m.shell.legend:
@@ -167,3 +170,4 @@ def test_run_prints_a_short_summary(main_run, monkeypatch, capsys, tmp_path):
     for outcome in main_run.outcomes.values():
         assert outcome.profile.title["ru"] in printed
     assert "#3 " in printed and "#4 " not in printed
+    assert "Этап «пилот»: " in printed  # the reuse warehouse's pilot says which stage condition it meets

@@ -271,7 +271,8 @@ def test_leftovers_of_a_killed_process_are_cleaned_and_a_half_replaced_output_re
 # --- 3. memory bounded ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("extra,fragments", [
-    (["--cell-size", "5"], ["GiB", "cells of 5 m", "square candidates", "--cell-size", "or more"]),
+    # too large for memory, and for tiles too (settings.MAX_TILED_CELLS): `score` tiles a grid above the budget
+    (["--cell-size", "5"], ["GiB", "cells of 5 m", "square candidates", "more than a tiled score takes", "--cell-size 20 or more"]),
     (["--shape", "hex", "--cell-size", "20"], ["GiB", "hex candidates", "--shape square"]),
 ])
 def test_grids_too_large_for_memory_are_refused_with_the_estimate(tmp_path, capsys, extra, fragments):

@@ -295,3 +295,26 @@ def test_candidates_within_a_boundary_take_flows_from_the_whole_study_area(world
 
     with pytest.raises(InputError, match="limiting the candidates has no data"):
         load_inputs(catalog, 250, within="markets")
+
+
+def test_tiles_refuse_a_grid_above_the_cell_limit_with_a_cell_size_that_fits(world):
+    """Tiles bound memory, not time: a grid above ``max_cells`` is refused with the in-memory estimate and a coarser cell size."""
+    import math
+
+    from geo_almaty.errors import MemoryBudgetError
+    from geo_almaty.grid import AnalysisGrid
+    from geo_almaty.memory import check_tiled_size, workload_for
+    from geo_almaty.pipeline import load_inputs
+    from geo_almaty.profiles import load_profile
+
+    catalog, profile = world
+    inputs = load_inputs(catalog, 100, profiles=[str(profile)])
+    workload = workload_for(inputs.study.grid, inputs.study.area, inputs.study.layers, inputs.catalog,
+                            profiles=[load_profile(profile)], allocation_specs=inputs.allocation_specs)
+    cells = inputs.study.grid.width * inputs.study.grid.height
+    check_tiled_size(workload, max_cells=cells)  # at the limit: accepted
+    with pytest.raises(MemoryBudgetError) as exc:
+        check_tiled_size(workload, "1GiB", max_cells=cells - 1)
+    message = str(exc.value)
+    assert f"{cells:,} cells are more than a tiled score takes ({cells - 1:,}" in message and "--cell-size 125 or more" in message, message
+    assert math.prod(AnalysisGrid.covering(inputs.study.grid.bounds, 125).shape) <= cells - 1

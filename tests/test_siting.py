@@ -26,6 +26,7 @@ from geo_almaty.select import select_sites
 from geo_almaty.siting import (candidate_jurisdiction, check_sites, jurisdiction_counts, load_siting_rules,
                                sanitary_zone_width, sanitary_zone_widths)
 from geo_almaty.siting.why import exclusion_legend, exclusion_surface, why_not_here, why_not_here_lonlat
+from geo_almaty.siting.report import stage_reason
 from geo_almaty.siting.zones import BUFFER_TOLERANCE_M, FLAG_TOLERANCE_SHARE, quad_segments
 
 from .synthetic import AIRPORT, CX, CY, RIVER_Y, SCHOOL, VILLAGE, prepared_world, siting_world, write_profile
@@ -325,6 +326,10 @@ def test_selection_in_stages_pilot_then_one_per_district(world, tmp_path):
     chosen = select_sites(result, study)
     assert chosen.stage.tolist() == ["pilot", "rest"] and chosen.stage_condition_met.all()
     assert result.raw[chosen.candidate.iloc[0], 0] <= 300 and chosen.district_id.is_unique
+    # the outputs say why the pilot is where it is: its stage and the condition it meets, in words
+    pilot, rest = (stage_reason(result, chosen, int(c), "en", {}) for c in chosen.candidate)
+    assert pilot[0] == f"Stage «{TEXT['en']}»" and pilot[1].startswith(result.criteria[0]["label"]["en"] + ": ") and " m" in pilot[1]
+    assert rest == (f"Stage «{TEXT['en']}»", None)
     impossible = [{**stages[0], "require_any": [{"criterion": "farm", "max_raw": -1}]}, stages[1]]
     result, _ = scored(world, tmp_path, "staged2", "reuse_centre", 2000, selection={"top_n": 2, "stages": impossible})
     chosen = select_sites(result, study)

@@ -21,7 +21,7 @@ from .elements import LabelLayer
 from .legend import LegendItem
 from .maps import add_feature_layer, label_names, to_lonlat_features
 from .shell import add_overlay
-from .text import tr
+from .text import tr_compact
 
 BASE_LAYERS = ("districts", "settlements", "rivers", "roads")
 #: Existing road classes drawn in the base (planned roads and rail stay in the data layer).
@@ -60,7 +60,7 @@ def fit_zoom(extent_m: float, label_px: float, lat: float) -> float:
 
 
 def _label(lat: float, lon: float, name: dict[str, str], zoom: float, priority: int, css: str, angle: float = 0.0) -> dict:
-    return {"lat": round(lat, 5), "lon": round(lon, 5), "html": tr(name), "z": zoom, "p": int(priority), "cls": css, "a": round(angle, 1)}
+    return {"lat": round(lat, 5), "lon": round(lon, 5), "html": tr_compact(name), "z": zoom, "p": int(priority), "cls": css, "a": round(angle, 1)}
 
 
 def _to_lonlat(geoms) -> np.ndarray:

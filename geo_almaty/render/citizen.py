@@ -21,7 +21,7 @@ from .maps import (add_basemaps, add_data_attribution, add_feature_layer, attrib
                    label_names, new_map, sites_lonlat, to_lonlat_features)
 from .planner import feature_style, legend_symbol
 from .shell import add_overlay, index_link_html
-from .text import esc, per_language, tr, tr_message
+from .text import esc, per_language, tr, tr_compact, tr_message
 
 #: A site is described as "near" a settlement within this distance (m), and near a street within this one.
 SETTLEMENT_RADIUS_M = 3000.0
@@ -107,8 +107,13 @@ def facility_records(outcome, item: dict, inputs, icon_class: str = "") -> list[
             for rank, c, a, b, place in zip(rows["rank"], rows.candidate.to_numpy(), lon, lat, places)]
 
 
-def build_citizen_map(recipe: dict, inputs, outcomes: dict, lang: str, *, index_href: str | None = None) -> folium.Map:
-    """The citizen map for ``recipe`` (see ``maps/citizen.yaml``); ``index_href`` links back to the index page."""
+def build_citizen_map(recipe: dict, inputs, outcomes: dict, lang: str, *, index_href: str | None = None,
+                      located: dict | None = None) -> folium.Map:
+    """The citizen map for ``recipe`` (see ``maps/citizen.yaml``); ``index_href`` links back to the index page.
+
+    ``located`` (facility -> :class:`geo_almaty.locate.LocateOutcome`) adds each located site to its facility's
+    layer, with a popup naming the districts it would serve.
+    """
     m = new_map(home_bounds(inputs, outcomes), lang, recipe["title"], kind="citizen", scale=recipe.get("controls", {}).get("scale", True))
     add_basemaps(m, recipe)
     add_data_attribution(m, inputs)
@@ -120,7 +125,7 @@ def build_citizen_map(recipe: dict, inputs, outcomes: dict, lang: str, *, index_
         spec = inputs.catalog.layer(item["layer"])
         style = feature_style(item, None)
         group = folium.FeatureGroup()
-        props = [{"_style": style, "_tooltip": tr(n)} for n in feature_names(frame)]
+        props = [{"_style": style, "_tooltip": tr_compact(n)} for n in feature_names(frame)]
         add_feature_layer(group, to_lonlat_features(frame, props, item.get("simplify_m", 40.0)))
         symbol, outline = legend_symbol(spec.geometry, style)
         colour = style["color"] if symbol in ("line", "dash") else style["fillColor"]
@@ -135,9 +140,14 @@ def build_citizen_map(recipe: dict, inputs, outcomes: dict, lang: str, *, index_
         m.shell.css += "\n" + pin_css(pin_class, item["color"])
         headline = item.get("headline") or outcome.profile.title
         group = folium.FeatureGroup()
+        legend = [LegendItem(headline, item["color"], "pin", css_class=pin_class)]
+        if located and item["facility"] in located:
+            from .located import located_citizen_layer
+
+            legend.append(located_citizen_layer(group, located[item["facility"]], item["color"]))
         SiteMarkers(item["facility"], facility_records(outcome, item, inputs, pin_class), max_width=340).add_to(group)
         add_overlay(m, group, key=f"sites:{item['facility']}", title=headline, group="facilities", show=not chips, control=False,
-                    legend=[LegendItem(headline, item["color"], "pin", css_class=pin_class)])
+                    legend=legend)
         m.shell.config["facilities"].append(item["facility"])
         chips.append(f'<button type="button" class="ga-chip" data-facility="{esc(item["facility"])}" aria-pressed="false" '
                      f'style="border-left-color:{esc(item["color"])}">{tr(headline)}</button>')

@@ -6,6 +6,8 @@ popups whose HTML was built, escaped, in Python.
 """
 from __future__ import annotations
 
+import json
+
 from branca.element import MacroElement
 from folium.template import Template
 
@@ -14,30 +16,57 @@ class FeatureLayer(MacroElement):
     """A GeoJSON layer whose features carry ``_style``, ``_popup`` and ``_tooltip`` (pre-escaped HTML).
 
     Points are drawn as circle markers with their ``_style``; ``interactive=False`` draws without
-    popups, tooltips or pointer events (a base layer under everything).
+    popups, tooltips or pointer events (a base layer under everything). Styles and tooltips are
+    written once per layer and referenced by index (``_s``, ``_t``): thousands of road pieces share a
+    handful of class styles and street names.
     """
 
     _template = Template("""
         {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = L.geoJson({{ this.data|tojson }}, {
+        var {{ this.get_name() }} = (function (styles, tips) {
+          function styleOf(f) { return f.properties._s === undefined ? {} : styles[f.properties._s]; }
+          return L.geoJson({{ this.data|tojson }}, {
             interactive: {{ this.interactive|tojson }},
-            style: function (f) { return f.properties._style || {}; },
+            style: styleOf,
             pointToLayer: function (f, latlng) {
-                return L.circleMarker(latlng, Object.assign({interactive: {{ this.interactive|tojson }}}, f.properties._style || {}));
+                return L.circleMarker(latlng, Object.assign({interactive: {{ this.interactive|tojson }}}, styleOf(f)));
             },
             onEachFeature: function (f, layer) {
                 if (f.properties._popup) { layer.bindPopup(f.properties._popup, {maxWidth: 380}); }
-                if (f.properties._tooltip) { layer.bindTooltip(f.properties._tooltip, {sticky: true}); }
+                if (f.properties._t !== undefined) { layer.bindTooltip(tips[f.properties._t], {sticky: true}); }
             }
-        }).addTo({{ this._parent.get_name() }});
+          });
+        }({{ this.styles|tojson }}, {{ this.tips|tojson }})).addTo({{ this._parent.get_name() }});
         {% endmacro %}
     """)
 
     def __init__(self, data: dict, *, interactive: bool = True) -> None:
         super().__init__()
         self._name = "FeatureLayer"
-        self.data = data
+        self.data, self.styles, self.tips = pack_features(data)
         self.interactive = interactive
+
+
+def pack_features(collection: dict) -> tuple[dict, list[dict], list[str]]:
+    """``collection`` with each feature's ``_style`` and ``_tooltip`` replaced by indexes into two shared tables."""
+    styles: dict[str, int] = {}
+    tips: dict[str, int] = {}
+    style_list: list[dict] = []
+    features = []
+    for feature in collection["features"]:
+        props = dict(feature["properties"])
+        style = props.pop("_style", None)
+        if style is not None:
+            key = json.dumps(style, sort_keys=True)
+            if key not in styles:
+                styles[key] = len(style_list)
+                style_list.append(style)
+            props["_s"] = styles[key]
+        tip = props.pop("_tooltip", None)
+        if tip:
+            props["_t"] = tips.setdefault(tip, len(tips))
+        features.append({**feature, "properties": props})
+    return {**collection, "features": features}, style_list, list(tips)
 
 
 class SiteMarkers(MacroElement):

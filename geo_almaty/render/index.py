@@ -62,9 +62,13 @@ def md_text(value: object) -> str:
     return markdown_escape(value)
 
 
-def summary_markdown(outcomes: dict, inputs, lang: str) -> str:
-    """The top sites per facility type as Markdown lists (no HTML): rank, place, score, reach, reasons."""
-    lines = [f"# {md_text(PAGE_TITLE[lang])}", "", f"*{md_text(message('reach_overlaps', lang))}*", ""]
+def summary_markdown(outcomes: dict, inputs, lang: str, located: dict | None = None, *, lead: list[str] | None = None) -> str:
+    """The top sites per facility type as Markdown lists (no HTML): rank, place, score, reach, reasons.
+
+    ``located`` (facility -> :class:`geo_almaty.locate.LocateOutcome`) adds the location-allocation section;
+    ``lead``: Markdown lines after the title (e.g. the scenario the run used).
+    """
+    lines = [f"# {md_text(PAGE_TITLE[lang])}", "", *(lead or []), f"*{md_text(message('reach_overlaps', lang))}*", ""]
     for outcome in outcomes.values():
         lines += [f"## {md_text(outcome.profile.title[lang])}", "", md_text(outcome.profile.summary[lang]), ""]
         for r in site_summary_rows(outcome, inputs, lang):
@@ -77,6 +81,10 @@ def summary_markdown(outcomes: dict, inputs, lang: str) -> str:
         lines += [f"- {md_text(line.removeprefix('- '))}" for line in siting_summary_lines(
             outcome.result, inputs.study, outcome.selection, lang, excluded=(outcome.excluded_count, outcome.candidate_count))]
         lines.append("")
+    if located:
+        from ..locate import locate_markdown
+
+        lines.append(locate_markdown(located, lang))
     lines.append(md_text(inputs.catalog.disclaimer.get(lang, "")))
     return "\n".join(lines) + "\n"
 
@@ -109,10 +117,12 @@ def page_html(title: dict[str, str], body: str, lang: str, *, index_href: str | 
 """
 
 
-def index_html(outcomes: dict, inputs, links: dict[str, list[tuple[dict, str]]], lang: str, *, extra_sections: list[str] | None = None) -> str:
+def index_html(outcomes: dict, inputs, links: dict[str, list[tuple[dict, str]]], lang: str, *, extra_sections: list[str] | None = None,
+               lead: str = "") -> str:
     """The index page linking every output, with the top three sites per facility type.
 
-    ``extra_sections`` are ready HTML blocks (e.g. the robustness section) placed after the top sites.
+    ``extra_sections`` are ready HTML blocks (e.g. the robustness section) placed after the top sites;
+    ``lead`` an HTML block placed first (e.g. the scenario the run used).
     """
     def link_list(items: list[tuple[dict, str]]) -> str:
         def keep(href: str) -> str:  # pages carry the language on; data files are downloaded as they are
@@ -129,13 +139,19 @@ def index_html(outcomes: dict, inputs, links: dict[str, list[tuple[dict, str]]],
     blocks += extra_sections or []
     if inputs.catalog.disclaimer:
         blocks.insert(0, f'<p class="ga-badge">{tr(inputs.catalog.disclaimer)}</p>')
-    return page_html(PAGE_TITLE, "".join(blocks), lang)
+    return page_html(PAGE_TITLE, lead + "".join(blocks), lang)
 
 
-def summary_html(outcomes: dict, inputs, lang: str, *, index_href: str | None = None) -> str:
-    """Every chosen site per facility type with reasons, coordinates and candidate ids (the HTML twin of summary.md)."""
+def summary_html(outcomes: dict, inputs, lang: str, *, index_href: str | None = None, located: dict | None = None, lead: str = "") -> str:
+    """Every chosen site per facility type with reasons, coordinates and candidate ids (the HTML twin of summary.md);
+    ``located`` (facility -> :class:`geo_almaty.locate.LocateOutcome`) adds the location-allocation section,
+    ``lead`` an HTML block placed first."""
     title = {lang_: message("summary_page", lang_) for lang_ in settings.LANGUAGES}
-    body = f'<p class="ga-note">{tr_message("reach_overlaps")}</p>' + "".join(sites_table(o, inputs) for o in outcomes.values())
+    body = lead + f'<p class="ga-note">{tr_message("reach_overlaps")}</p>' + "".join(sites_table(o, inputs) for o in outcomes.values())
+    if located:
+        from ..locate import locate_html
+
+        body += locate_html(located)
     if inputs.catalog.disclaimer:
         body = f'<p class="ga-badge">{tr(inputs.catalog.disclaimer)}</p>' + body
     return page_html(title, body, lang, index_href=index_href)
@@ -144,6 +160,7 @@ def summary_html(outcomes: dict, inputs, lang: str, *, index_href: str | None = 
 def short_summary(outcomes: dict, inputs, lang: str, index: Path, top: int = TOP_SHOWN) -> list[str]:
     """Lines for the terminal: the best ``top`` sites per facility type and where the index page is."""
     from ..explain import site_breakdown
+    from ..siting.report import stage_reason
 
     lines = []
     for outcome in outcomes.values():
@@ -152,6 +169,9 @@ def short_summary(outcomes: dict, inputs, lang: str, index: Path, top: int = TOP
             best = site_breakdown(outcome.result, int(candidate), lang, inputs.allocations)
             best = best[best.weight > 0]
             reason = f" — {best.label.iloc[0]}: {best.raw.iloc[0]}" if len(best) else ""
+            stage = stage_reason(outcome.result, outcome.selection, int(candidate), lang, inputs.allocations)
+            if stage:
+                reason = f" — {stage[0]}: {stage[1]}" if stage[1] else f" — {stage[0]}; {reason.removeprefix(' — ')}"
             lines.append(f"  #{r['rank']} {r['district']} ({r['coordinates']}), {message('score', lang).lower()} {r['score']:.3f}{reason}")
     lines.append(message("reach_overlaps", lang))
     lines.append(f"{message('back_to_index', lang).lstrip('← ')}: {index}")

@@ -21,7 +21,7 @@ from .. import settings
 from ..explain import format_amount, site_breakdown, tonnage_reached
 from ..export import score_surface
 from ..i18n import messages
-from ..siting.report import site_popup_lines
+from ..siting.report import site_popup_lines, stage_reason
 from ..i18n import text as message
 from ..select import district_names
 from .basemap import add_offline_base
@@ -30,8 +30,9 @@ from .legend import LegendItem
 from .maps import (add_basemaps, add_data_attribution, add_feature_layer, attributions_html, coordinates_text, facility_pin_class, feature_names, home_bounds,
                    new_map, popup_table, sites_lonlat, to_lonlat_features)
 from .overlay import EXCLUDED, EXCLUDED_RGB, facility_ramp, hex_colour, ramp_css, surface_overlay
+from .robust_layers import add_robustness
 from .shell import add_overlay, index_link_html
-from .text import esc, per_language, tr, tr_message
+from .text import esc, per_language, tr, tr_compact, tr_message
 from .why import why_not_here_config
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ def layer_popups(frame, spec, recipe_layer: dict) -> list[dict]:
         cls = row[spec.class_column] if spec.class_column else None
         class_entry = classes.get(cls) if cls is not None else None
         if any(str(row.get(column)) in values for column, values in quiet.items()):
-            out.append({"_style": feature_style(recipe_layer, class_entry["color"] if class_entry else None), "_tooltip": tr(name)})
+            out.append({"_style": feature_style(recipe_layer, class_entry["color"] if class_entry else None), "_tooltip": tr_compact(name)})
             continue
         rows = []
         if cls is not None:
@@ -131,7 +132,7 @@ def layer_popups(frame, spec, recipe_layer: dict) -> list[dict]:
         if "accuracy_m" in frame.columns and pd.notna(row["accuracy_m"]):
             rows.append((labels["accuracy_m"], esc(f"±{row['accuracy_m']:,.0f}".replace(",", "\u202f")) + f"&nbsp;{metres}"))
         popup = f'<div class="ga-popup"><h3>{data_html(tr(name))}</h3><p class="ga-note">{title}</p>{popup_table(rows)}</div>'
-        out.append({"_style": feature_style(recipe_layer, class_entry["color"] if class_entry else None), "_popup": popup, "_tooltip": tr(name)})
+        out.append({"_style": feature_style(recipe_layer, class_entry["color"] if class_entry else None), "_popup": popup, "_tooltip": tr_compact(name)})
     return out
 
 
@@ -254,8 +255,10 @@ def site_popup(outcome, site: int, rank: int, inputs, colour: str, limit: int | 
     district = tr(districts.get(district_id, {lang: district_id for lang in settings.LANGUAGES}))
     candidate = esc(candidate)
     overlap = f'<p class="ga-note">{tr_message("reach_overlaps")}</p>' if reached else ""
+    stage = per_language(lambda lang: ": ".join(filter(None, stage_reason(result, outcome.selection, site, lang, inputs.allocations) or ())))
     return (f'<div class="ga-popup"><h3 style="color:{esc(colour)}">#{rank} {tr(result.profile.title)}</h3>'
             f'<p>{tr_message("score")}: <b>{score}</b> · {tr_message("district")}: {district}</p>'
+            + (f'<p class="ga-stage"><b>{tr(stage)}</b></p>' if stage["en"] else "")
             + (f'<p class="ga-siting">{tr(siting)}</p>' if siting else "") +
             f'<p class="ga-secondary">{tr_message("candidate")}: {candidate} · {tr_message("coordinates")}: {coordinates_text(lat, lon)}</p>'
             + (f'<p>{tr_message("reaches")}: {reach}</p>{overlap}' if reached else "")
@@ -336,14 +339,23 @@ def add_facilities(m: folium.Map, recipe: dict, inputs, outcomes: dict) -> str:
             f'<p class="ga-note">{tr_message("reach_overlaps")}</p></section>')
 
 
-def build_planner_map(recipe: dict, inputs, outcomes: dict, lang: str, *, index_href: str | None = None) -> folium.Map:
-    """The planner map for ``recipe`` (see ``maps/planner.yaml``); ``index_href`` links back to the index page."""
+def build_planner_map(recipe: dict, inputs, outcomes: dict, lang: str, *, index_href: str | None = None,
+                      robust: dict | None = None, located: dict | None = None) -> folium.Map:
+    """The planner map for ``recipe`` (see ``maps/planner.yaml``); ``index_href`` links back to the index page;
+    ``robust`` (facility → :class:`geo_almaty.robust.RobustResult`) adds the frequency layers and robust sites;
+    ``located`` (facility → :class:`geo_almaty.locate.LocateOutcome`) the located sites, catchments and haul links."""
     controls = recipe.get("controls", {})
     m = new_map(home_bounds(inputs, outcomes), lang, recipe["title"], kind="planner", scale=controls.get("scale", True))
     add_basemaps(m, recipe)
     add_data_attribution(m, inputs)
     drawn = add_offline_base(m, recipe, inputs)
     sites = add_facilities(m, recipe, inputs, outcomes)
+    if robust:
+        add_robustness(m, recipe, inputs, robust)
+    if located:
+        from .located import add_located_layers
+
+        add_located_layers(m, recipe, located)
     add_choropleths(m, recipe, inputs)
     add_input_layers(m, recipe, inputs)
     shell = m.shell

@@ -5,17 +5,14 @@ from pathlib import Path
 
 from .. import settings
 from ..catalog import Catalog
-from ..config import load_validated_yaml
+from ..config import load_validated_yaml, named_yaml
 from ..errors import RecipeError
 from ..profiles import list_profiles, profile_path
 
 
 def recipe_path(name: str | Path) -> Path:
     """A recipe given by name (``planner``) or path."""
-    candidate = Path(name)
-    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
-        return candidate
-    return settings.maps_dir() / f"{name}.yaml"
+    return named_yaml(name, settings.maps_dir())
 
 
 def load_recipe(name: str | Path, catalog: Catalog | None = None, allocations: set[str] | None = None) -> dict:

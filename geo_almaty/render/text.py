@@ -32,6 +32,12 @@ def tr(texts: dict[str, str], *, escape: bool = True) -> str:
     return "".join(parts)
 
 
+def tr_compact(texts: dict[str, str]) -> str:
+    """:func:`tr`, or the one escaped text when every language reads the same (a street name, a place name)."""
+    values = {texts.get(lang) or texts.get("en") or texts.get("ru") or "" for lang in settings.LANGUAGES}
+    return esc(values.pop()) if len(values) == 1 else tr(texts)
+
+
 def tr_message(message_id: str) -> str:
     """An interface message from ``locale/messages.yaml`` as three spans."""
     return tr({lang: message(message_id, lang) for lang in settings.LANGUAGES})

@@ -132,3 +132,24 @@ def site_popup_lines(result: ScoreResult, study: Study, rows: np.ndarray) -> dic
 def jurisdiction_label(kind: str, lang: str) -> str:
     """'Almaty city (city akimat)' / 'oblast land' in ``lang``."""
     return KIND_LABELS.get(kind, KIND_LABELS["unknown"])[lang]
+
+
+
+def stage_reason(result: ScoreResult, selection: pd.DataFrame, candidate: int, lang: str, allocations) -> tuple[str, str | None] | None:
+    """For a site picked in a selection stage: ('Stage «pilot»', the stage condition it meets in words, e.g.
+    '<near a waste plant>: 2.9 km by road', or None when the stage has none); None without stages."""
+    from ..explain import describe_raw
+    from ..select import stage_qualifies
+
+    if "stage" not in selection.columns:
+        return None
+    row = selection.loc[selection.candidate == candidate].iloc[0]
+    stage = next(s for s in result.profile.selection["stages"] if s["id"] == row["stage"])
+    head = f"{_MSG['stage'][lang]} «{stage['label'][lang]}»"
+    if not row["stage_condition_met"]:
+        return head, _MSG["stage_unmet"][lang]
+    for condition in stage.get("require_any") or []:
+        if "criterion" in condition and stage_qualifies(result, {"require_any": [condition]}, np.array([candidate]))[0]:
+            j = result.criterion_index(condition["criterion"])
+            return head, f"{result.criteria[j]['label'][lang]}: {describe_raw(result, candidate, j, lang, allocations)}"
+    return head, None
