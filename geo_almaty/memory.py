@@ -399,12 +399,13 @@ def tiled_fixed_bytes(workload: Workload, pool: int) -> int:
                                                               + per_best * best))
 
 
-def check_tiled_size(workload: Workload, budget: int | str | None = None, *, max_cells: int | None = None) -> None:
-    """Refuse a grid above ``max_cells`` (default ``settings.MAX_TILED_CELLS``) for a tiled score, with a cell size that fits.
+def check_tiled_size(workload: Workload, budget: int | str | None = None, *, concurrent: int = 1, max_cells: int | None = None) -> None:
+    """Refuse a grid above ``max_cells`` (default ``settings.MAX_TILED_CELLS`` per strip scored at a time,
+    ``concurrent``: a Dask cluster's threads) for a tiled score, with a cell size that fits.
 
     Called where a grid too large for memory would go to tiles instead: the message also gives the in-memory estimate.
     """
-    limit = settings.MAX_TILED_CELLS if max_cells is None else max_cells
+    limit = (settings.MAX_TILED_CELLS if max_cells is None else max_cells) * max(int(concurrent), 1)
     g = workload.grid
     cells = g.width * g.height
     if cells <= limit:
@@ -413,8 +414,9 @@ def check_tiled_size(workload: Workload, budget: int | str | None = None, *, max
     remedy = f"--cell-size {fits:g} or more" if fits else "a smaller study area"
     raise MemoryBudgetError(f"this grid needs {estimate_memory(workload).describe()}, more than the memory budget of "
                             f"{format_bytes(memory_budget(budget))}, and its {cells:,} cells are more than a tiled score takes "
-                            f"({limit:,}, settings.MAX_TILED_CELLS)",
-                            column="--cell-size", expected=f"{remedy}, or candidates --within a smaller layer (e.g. city_boundary)")
+                            f"({limit:,}: settings.MAX_TILED_CELLS per strip scored at a time)",
+                            column="--cell-size", expected=f"{remedy}, candidates --within a smaller layer (e.g. city_boundary), "
+                                                                 "or more Dask workers (--engine dask --workers N or --scheduler)")
 
 
 def plan_tiles(workload: Workload, budget: int | str | None = None, *, tile_cells: int | None = None, concurrent: int = 1,

@@ -142,8 +142,8 @@ def load_inputs(catalog_path: str | Path | None = None, cell_size: float = setti
         if shape != "square":
             raise InputError(f"{shape} candidates cannot be scored in tiles", column="--shape",
                              expected="square cells (--shape square) for grids above the memory budget")
-        check_tiled_size(workload, memory_budget)
         engine = engine or LocalEngine()
+        check_tiled_size(workload, memory_budget, concurrent=engine.concurrency)
         plan = plan_tiles(workload, memory_budget, tile_cells=tile_cells, concurrent=engine.concurrency)
         study = prepare_tiled(catalog, layers, area, grid, supply_study(catalog, layers, full_area, cell_size), plan, within)
     supply = study.supply_study

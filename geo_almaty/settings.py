@@ -75,9 +75,10 @@ SUPPLY_CELL_SIZE_M = 250.0
 #: best candidates kept with their exact (float64) score while the tiles stream, for the selection walk and
 #: the GeoPackage's best share; widened ×4 (another pass) when the walk needs more.
 TILED_POOL_CANDIDATES = 1_000_000
-#: Most grid cells a tiled score takes. Tiles bound the memory, not the time: bench_scale measured about
-#: 21k candidates/s on 2 cores (the city at 10 m, 7.0 M candidates, in 333 s), so 60 M cells is about an hour
-#: there, and its GeoTIFFs about 0.5 GB before compression. A finer grid is refused with a cell size that fits.
+#: Most grid cells a tiled score takes per strip scored at a time (1 in this process; a Dask cluster's
+#: threads). Tiles bound the memory, not the time: bench_scale measured about 21k candidates/s per process on
+#: 2 cores (the city at 10 m, 7.0 M candidates, in 333 s), so 60 M cells is about an hour. A finer grid is
+#: refused with a cell size that fits; the Almaty region at 30 m (over 100 M cells) needs Dask workers.
 MAX_TILED_CELLS = 60_000_000
 #: Most candidates written to a facility's GeoPackage (the best share, ``export.DEFAULT_CANDIDATE_SHARE``,
 #: capped); the GeoTIFF always holds every score.

@@ -318,3 +318,4 @@ def test_tiles_refuse_a_grid_above_the_cell_limit_with_a_cell_size_that_fits(wor
     message = str(exc.value)
     assert f"{cells:,} cells are more than a tiled score takes ({cells - 1:,}" in message and "--cell-size 125 or more" in message, message
     assert math.prod(AnalysisGrid.covering(inputs.study.grid.bounds, 125).shape) <= cells - 1
+    check_tiled_size(workload, max_cells=cells - 1, concurrent=2)  # two strips at a time (a Dask cluster): twice the cells
