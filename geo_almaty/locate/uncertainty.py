@@ -136,8 +136,12 @@ def locate_under_uncertainty(inputs, located: LocateOutcome, *, samples: int = D
             continue
         totals[flow.allocation] = total
         twice = allocation_at_twice(flow.allocation, inputs.allocation_specs[flow.allocation], inputs.flows, inputs.study)
-        change = (twice.surface_base.ravel()[points.cell] - inputs.allocations[flow.allocation].surface_base.ravel()[points.cell])
-        delta[:, f] = np.bincount(points.cell_point, weights=flow.share * change, minlength=len(points))
+        change = twice.surface_base.ravel() - inputs.allocations[flow.allocation].surface_base.ravel()
+        delta[:, f] = np.bincount(points.cell_point, weights=flow.share * change[points.cell], minlength=len(points))
+        outside = flow.share * (change.sum() - change[points.cell].sum())
+        if abs(outside) > 1e-3 * max(abs(flow.share * change.sum()), 1.0):
+            log.warning("%s: %.0f t/yr per unit of %s's factor falls on cells without base supply and is not sampled",
+                        located.profile.id, outside / KG_PER_T, flow.allocation)
     drawn = allocation_factors(totals, uncertainty, inputs.flows, source_generators(seed)["flows"], samples)
     factors = {flow.allocation: drawn.get(flow.allocation, np.ones(samples)) for flow in located.supply}
     factor = np.stack([factors[f] for f in located.flow_ids], axis=1)  # (samples, flows)
