@@ -34,6 +34,7 @@ _API = {
     "load_inputs": "pipeline", "score_facility": "pipeline", "write_facility_outputs": "pipeline", "run_main_job": "pipeline",
     "locate_facilities": "pipeline", "locate_facility": "locate.facility", "write_locate_outputs": "locate.outputs",
     "locate_layers": "locate.outputs", "load_parameters": "parameters",
+    "locate_under_uncertainty": "locate.uncertainty", "write_locate_spread_outputs": "locate.outputs",
     "analyse_facility_robustness": "pipeline", "analyse_robustness": "robust", "load_uncertainty": "robust",
     "write_robust_outputs": "robust", "frequency_layer": "robust",
     "load_siting_rules": "siting", "sanitary_zone_width": "siting", "check_sites": "siting", "why_not_here": "siting",

@@ -181,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     locate.add_argument("--time-limit", type=positive_float, help=f"stop after this many seconds (default {settings.DEFAULT_LOCATE_TIME_LIMIT:g})")
     locate.add_argument("--single-source", action="store_true", help="serve every demand point from one site (default: splittable)")
     locate.add_argument("--candidate-pool", type=positive_int, help="candidate sites offered to the model (default: the profile's)")
+    locate.add_argument("--samples", type=non_negative_int, default=0,
+                        help="re-solve under this many draws of the supply within data/uncertainty.yaml's ranges (default 0: skip)")
+    locate.add_argument("--seed", type=non_negative_int, default=0, help="random seed of --samples; the same seed gives the same files "
+                        "(default %(default)s)")
+    locate.add_argument("--sample-time-limit", type=positive_float, default=None,
+                        help=f"seconds per re-solve of --samples (default {settings.RUN_LOCATE_TIME_LIMIT:g})")
     locate.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
     locate.add_argument("--cell-size", type=positive_float, default=settings.DEFAULT_CELL_SIZE_M, help="candidate cell size in m (default %(default)s)")
     _add_lang(locate)
@@ -291,7 +297,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_locate(args: argparse.Namespace) -> int:
     from .atomic import staged_output, staged_path, write_text_atomic
     from .locate import locate_facility, locate_markdown, site_table, write_locate_outputs
+    from .locate.outputs import write_locate_spread_outputs
     from .locate.report import HEAD_KEYS, summary_lines
+    from .locate.uncertainty import DEFAULT_SAMPLE_TIME_LIMIT, locate_under_uncertainty
     from .pipeline import load_inputs
 
     with staged_output(args.out, overwrite=args.overwrite, command="geo-almaty locate") as stage:
@@ -301,6 +309,11 @@ def cmd_locate(args: argparse.Namespace) -> int:
                                   progress=True)
         paths = write_locate_outputs(outcome, stage, args.lang)
         paths.append(write_text_atomic(stage / f"{outcome.profile.id}_locate.md", locate_markdown({outcome.profile.id: outcome}, args.lang)))
+        spread = None
+        if args.samples:
+            spread = locate_under_uncertainty(inputs, outcome, samples=args.samples, seed=args.seed, progress=True,
+                                              time_limit_s=args.sample_time_limit or DEFAULT_SAMPLE_TIME_LIMIT)
+            paths += write_locate_spread_outputs(spread, stage)
     head = summary_lines(outcome, args.lang)
     print(f"{outcome.profile.title[args.lang]}: {head['answer']}")
     for key in HEAD_KEYS:
@@ -310,9 +323,24 @@ def cmd_locate(args: argparse.Namespace) -> int:
         print(f"  {row.site_id:<40} {row.size_band:<10} {row.assigned_t_yr:>10,.0f} t/yr  {row.utilisation:6.1%}  {row.district}")
     for figure, value, unit in outcome.impact.rows():
         print(f"  {figure:<28} {'—' if value is None else f'{value:,.1f}':>14} {unit}")
+    if spread is not None:
+        _print_locate_spread(spread)
     for path in paths:
         print(f"wrote {staged_path(stage, args.out, path)}")
     return 0
+
+
+def _print_locate_spread(spread) -> None:
+    """The supply samples in a few lines: figures' quantiles, then how often each location opened."""
+    from .locate.uncertainty import spread_sites, spread_table
+
+    feasible = int(spread.feasible.sum())
+    print(f"Under {spread.samples} supply samples (seed {spread.seed}; {feasible} solved"
+          + (f", {spread.time_limited} stopped at the time limit" if spread.time_limited else "") + "): base | 5 % | 50 % | 95 %")
+    for row in spread_table(spread).itertuples():
+        print(f"  {row.figure:<28} {row.base:>14,.1f} {row.p05:>14,.1f} {row.p50:>14,.1f} {row.p95:>14,.1f} {row.unit}")
+    for row in spread_sites(spread).itertuples():
+        print(f"  {row.site_id:<40} {row.kind:<8} opened in {row.share_opened:6.1%}  {row.usual_band:<10} {'base' if row.base_opened else ''}")
 
 
 def cmd_why(args: argparse.Namespace) -> int:

@@ -57,6 +57,8 @@ class LocateOutcome:
     district_names: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)  #: district id -> {lang: name}
     cell_size_m: float = 250.0
     out_of_reach: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64), repr=False)  #: demand points with no candidate within the haul
+    network: Network | None = field(default=None, repr=False)  #: what the model was solved on (re-solved by :mod:`.uncertainty`)
+    landfill_km: np.ndarray | None = field(default=None, repr=False)  #: haul (km) of each demand point to its nearest landfill today
 
     def out_of_reach_kg(self) -> dict[str, int]:
         """kg/yr per flow at demand points with no candidate within the haul radius (left unserved, part of :meth:`unserved_kg`)."""
@@ -135,7 +137,8 @@ def locate_facility(inputs, facility: str, *, outcome=None, model: str | None = 
     point_of_cell = points.cell_point[np.searchsorted(points.cell, served.cell.to_numpy())]
     km = _point_site_km(costs, point_of_cell, served.location.to_numpy())
     tkm = tonne_km(served.kg.to_numpy(), km)
-    replaced = replaced_haul(inputs.study, points, allocation)
+    landfill_km = nearest_landfill_km(inputs.study, points)
+    replaced = replaced_haul(points, allocation, landfill_km)
     outcome_impact = impact({f: int(served[served.flow == f].kg.sum()) for f in [s.allocation for s in supply]},
                             {s.allocation: s.impact for s in supply}, tkm, replaced, load_coefficients(inputs.flows), parameters)
     elapsed = time.perf_counter() - started
@@ -145,7 +148,7 @@ def locate_facility(inputs, facility: str, *, outcome=None, model: str | None = 
     from ..select import district_names
 
     return LocateOutcome(profile, spec, supply, points, places, costs, result, allocation, site_location, site_band, outcome_impact,
-                         elapsed, cell_district, district_names(inputs.study), inputs.study.grid.cell_size, out_of_reach)
+                         elapsed, cell_district, district_names(inputs.study), inputs.study.grid.cell_size, out_of_reach, network, landfill_km)
 
 
 def build_network(points: DemandPoints, places: Locations, costs: TravelCosts, spec: LocateSpec, reached: np.ndarray | None = None,
@@ -220,8 +223,11 @@ def _point_site_km(costs: TravelCosts, point: np.ndarray, location: np.ndarray) 
     return costs.metres[order][pos] / 1000.0
 
 
-def replaced_haul(study, points: DemandPoints, allocation: pd.DataFrame) -> float | None:
-    """t·km/yr the served supply travels today, each demand point to its nearest landfill (None without a landfill layer)."""
+def nearest_landfill_km(study, points: DemandPoints) -> np.ndarray | None:
+    """Haul (km) of each demand point to its nearest landfill (``waste_facilities`` class ``landfill``) today; None without one.
+
+    A point with no route to any landfill gets 0 km.
+    """
     import shapely
 
     facilities = study.layer("waste_facilities")
@@ -231,13 +237,20 @@ def replaced_haul(study, points: DemandPoints, allocation: pd.DataFrame) -> floa
     if not len(landfills):
         return None
     where = shapely.point_on_surface(landfills.geometry.values)
-    served = allocation[allocation.location != UNSERVED]
-    point_kg = np.bincount(points.cell_point[np.searchsorted(points.cell, served.cell.to_numpy())], weights=served.kg.to_numpy(),
-                           minlength=len(points))
     costs = travel_costs(study, np.c_[points.x, points.y], np.c_[shapely.get_x(where), shapely.get_y(where)], NO_CUTOFF_M)
     nearest = np.full(len(points), math.inf)
     np.minimum.at(nearest, costs.origin, costs.metres / 1000.0)
-    return tonne_km(point_kg, np.where(np.isfinite(nearest), nearest, 0.0))
+    return np.where(np.isfinite(nearest), nearest, 0.0)
+
+
+def replaced_haul(points: DemandPoints, allocation: pd.DataFrame, landfill_km: np.ndarray | None) -> float | None:
+    """t·km/yr the served supply travels today, each demand point to its nearest landfill (None without a landfill layer)."""
+    if landfill_km is None:
+        return None
+    served = allocation[allocation.location != UNSERVED]
+    point_kg = np.bincount(points.cell_point[np.searchsorted(points.cell, served.cell.to_numpy())], weights=served.kg.to_numpy(),
+                           minlength=len(points))
+    return tonne_km(point_kg, landfill_km)
 
 
 def _cell_districts(study, cells: np.ndarray) -> np.ndarray:

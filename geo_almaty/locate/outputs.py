@@ -172,3 +172,22 @@ def write_locate_outputs(outcome: LocateOutcome, out_dir: str | Path, lang: str)
         "impact": impact_table(outcome),
     }
     return [write_geopackage(out_dir / f"{pid}_locate.gpkg", tables), write_csv(out_dir / f"{pid}_locate_sites.csv", sites)]
+
+
+def write_locate_spread_outputs(spread, out_dir: str | Path) -> list[Path]:
+    """``<facility>_locate_robust.csv`` (per location opened in any sample) and ``<facility>_locate_spread.csv`` (quantiles).
+
+    ``spread``: a :class:`.uncertainty.LocateSpread`. Positions are written as lon/lat (EPSG:4326).
+    """
+    from .uncertainty import spread_sites, spread_table
+
+    out_dir = Path(out_dir)
+    pid = spread.base.profile.id
+    sites = spread_sites(spread)
+    lonlat = gpd.GeoSeries(gpd.points_from_xy(sites.x, sites.y), crs=settings.ANALYSIS_CRS).to_crs(settings.GEOGRAPHIC_CRS)
+    sites.insert(3, "lon", lonlat.x.round(6).to_numpy())
+    sites.insert(4, "lat", lonlat.y.round(6).to_numpy())
+    sites = sites.drop(columns=["x", "y"])
+    table = spread_table(spread)
+    table["seed"] = spread.seed
+    return [write_csv(out_dir / f"{pid}_locate_robust.csv", sites), write_csv(out_dir / f"{pid}_locate_spread.csv", table)]

@@ -26,7 +26,7 @@ from ..score import ScoreResult
 from ..select import pick_spaced, select_sites
 from ..weights import parse_matrix
 from .frequency import DEFAULT_RANK_POOL, SampleDraws, StreamCounts, ordered, rank_quantiles, stream_selection
-from .model import SOURCES, RobustModel, build_model
+from .model import SOURCES, AllocationTotal, RobustModel, build_model
 from .sampling import DEFAULT_CONCENTRATION, ahp_weight_samples, dirichlet_weights, disc_offsets, share_inconsistent
 from .sensitivity import DEFAULT_WEIGHT_CHANGE, one_at_a_time
 from .uncertainty import Uncertainty, sample_flows
@@ -104,7 +104,8 @@ def draw_samples(model: RobustModel, uncertainty: Uncertainty | None, flows: pd.
     source off leaves the draws of the others as they were. Returns the draws and,
     for AHP profiles, the share of perturbed matrices with a consistency ratio above 0.1.
     """
-    weight_rng, flow_rng, position_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    generators = source_generators(seed)
+    weight_rng, flow_rng, position_rng = generators["weights"], generators["flows"], generators["positions"]
     profile = model.profile
     inconsistent = None
     if "weights" not in model.sources:
@@ -115,13 +116,23 @@ def draw_samples(model: RobustModel, uncertainty: Uncertainty | None, flows: pd.
         inconsistent = share_inconsistent(ratios)
     else:
         weights = dirichlet_weights(model.weights, concentration, samples, weight_rng)
-    factors = {}
-    if model.totals and uncertainty is not None:
-        drawn = sample_flows(uncertainty, flow_rng, samples)
-        factors = {aid: np.asarray(evaluate(t.expression, flows, values=drawn).value, dtype=np.float64) / t.base
-                   for aid, t in model.totals.items()}
+    factors = allocation_factors(model.totals, uncertainty, flows, flow_rng, samples)
     offsets = {name: disc_offsets(layer.accuracy_m, samples, position_rng) for name, layer in model.point_layers.items()}
     return SampleDraws(weights, factors, offsets), inconsistent
+
+
+def source_generators(seed: int) -> dict[str, np.random.Generator]:
+    """One generator per source of uncertainty (:data:`.model.SOURCES`), spawned from ``seed``."""
+    return dict(zip(SOURCES, (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(len(SOURCES)))))
+
+
+def allocation_factors(totals: dict[str, AllocationTotal], uncertainty: Uncertainty | None, flows: pd.DataFrame,
+                       rng: np.random.Generator, samples: int) -> dict[str, np.ndarray]:
+    """``(samples,)`` factor of each allocation total (sampled total / base total) from one draw of every uncertain flow row."""
+    if not totals or uncertainty is None:
+        return {}
+    drawn = sample_flows(uncertainty, rng, samples)
+    return {aid: np.asarray(evaluate(t.expression, flows, values=drawn).value, dtype=np.float64) / t.base for aid, t in totals.items()}
 
 
 def nearby_counts(model: RobustModel, counts: np.ndarray, study: Study, radius_m: float) -> np.ndarray:

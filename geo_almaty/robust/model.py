@@ -292,6 +292,13 @@ def allocation_total(allocation_id: str, spec: dict, flows: pd.DataFrame, uncert
     return AllocationTotal(allocation_id, spec["total"], float(quantity.value), rows) if rows else None
 
 
+def allocation_at_twice(allocation_id: str, spec: dict, flows: pd.DataFrame, study: Study) -> Allocation:
+    """The allocation with twice its total. Allocations are affine in their total, so ``twice - base`` is the change per base total."""
+    doubled = {**spec, "total": {"product": [spec["total"], {"constant": 2.0, "why": "robustness: a second total"}]}}
+    supply = study.supply_study  # allocations live on the supply grid (coarser than fine candidate cells)
+    return allocate_flows({allocation_id: doubled}, flows, study.layers, supply.grid, supply.population_weights())[allocation_id]
+
+
 def _add_flow_criterion(model: RobustModel, study: Study, j: int, allocations: dict[str, Allocation], specs: dict[str, dict],
                         flows: pd.DataFrame, uncertainty: Uncertainty, cache: dict[str, Allocation]) -> None:
     spec = model.result.criteria[j]
@@ -303,9 +310,7 @@ def _add_flow_criterion(model: RobustModel, study: Study, j: int, allocations: d
         return
     model.totals[aid] = total
     if aid not in cache:
-        doubled = {**specs[aid], "total": {"product": [specs[aid]["total"], {"constant": 2.0, "why": "robustness: a second total"}]}}
-        supply = study.supply_study
-        cache[aid] = allocate_flows({aid: doubled}, flows, study.layers, supply.grid, supply.population_weights())[aid]
+        cache[aid] = allocation_at_twice(aid, specs[aid], flows, study)
     base, twice = allocations[aid].surface_base, cache[aid].surface_base
     scales = bool(np.abs(twice - 2 * base).max() <= max(1e-6 * float(twice.max()), 2.0))  # whole-kg rounding
     value_spec = spec["value"]
