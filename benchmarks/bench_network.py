@@ -245,7 +245,8 @@ def cells_benchmark(cells: int) -> None:
     area = study_area_geometry(catalog).area
     cell = float(np.sqrt(area / cells))
     study = prepare_study(catalog, cell)
-    allocations = allocate_flows(load_allocation_specs(), load_flows(), study.layers, study.grid, study.residential_share())
+    supply = study.supply_study  # flows are spread on the 250 m supply grid when the cells are finer (prepare.Study.supply)
+    allocations = allocate_flows(load_allocation_specs(), load_flows(), supply.layers, supply.grid, supply.population_weights())
     candidates = square_candidates(study)
     profile = {c["id"]: c for c in load_profile("composting_hub", catalog).criteria}
     print(f"road criteria on {len(candidates):,} cells of {cell:.1f} m (embedded catalog, composting_hub):")
@@ -330,9 +331,10 @@ def main() -> None:
     worst = cross_check(network, origins, destinations, result, args.check_pairs, rng)
     print(f"cross-check against networkx on ~{args.check_pairs:,} sampled pairs (links cut at the snapped points): "
           f"max |Δ| {worst:.2e} m → {'ok' if worst <= 1e-6 else 'FAIL'}")
-    ratio = ratios["osmnx-style MultiDiGraph"]
+    ratio = min(ratios.values())  # against the faster of the two networkx loops (the lean DiGraph), not the easier one
     verdict = "met" if fast <= TARGET_SECONDS and ratio >= TARGET_RATIO else "NOT met"
-    print(f"target (≤ {TARGET_SECONDS:.0f} s and ≥ {TARGET_RATIO:.0f}× naive): {verdict}; load average {os.getloadavg()[0]:.1f}")
+    print(f"target (≤ {TARGET_SECONDS:.0f} s and ≥ {TARGET_RATIO:.0f}× the faster networkx loop, wall): {verdict} "
+          f"({fast:.1f} s, {ratio:.0f}×); load average {os.getloadavg()[0]:.1f}")
 
     real = real_roads()
     if real is not None:
