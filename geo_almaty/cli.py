@@ -35,15 +35,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
-def positive_float(text: str) -> float:
-    """A finite number > 0 (cell sizes in m)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number (expected metres > 0)") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a finite number > 0 (expected metres > 0)")
-    return value
+def _finite_number(what: str, *, zero_ok: bool = False, expected: str = "metres > 0"):
+    """An argparse type: a finite number > 0 (or >= 0 with ``zero_ok``); ``expected`` ends its messages."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number (expected {expected})") from None
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number {'>= 0' if zero_ok else '> 0'} (expected {expected})")
+        return value
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+#: Cell sizes, distances (m) and time limits (s); ``non_negative_seconds`` where 0 means 'skip'.
+positive_float = _finite_number("positive_float")
+non_negative_seconds = _finite_number("non_negative_seconds", zero_ok=True, expected="seconds >= 0, 0 to skip")
 
 
 def _whole_number(minimum: int, what: str):
@@ -225,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("almaty_out"), help="output folder (default %(default)s)")
     run.add_argument("--cell-size", type=positive_float, default=settings.DEFAULT_CELL_SIZE_M, help="candidate cell size in m (default %(default)s)")
     run.add_argument("--robust-samples", type=non_negative_int, default=None, help="Monte Carlo samples per facility type (default 200; 0 skips)")
+    run.add_argument("--locate-time-limit", type=non_negative_seconds, default=None, metavar="SECONDS",
+                     help=f"location-allocation time per facility type (default {settings.RUN_LOCATE_TIME_LIMIT:g} s, or the "
+                          f"{settings.RUN_LOCATE_GAP:.0%} gap; 0 skips it)")
     run.add_argument("--scenario", metavar="FILE", help="a scenario (scenarios/*.yaml, or its name): overrides applied in memory; outputs name it")
     _add_lang(run)
     _add_overwrite(run)
@@ -269,7 +281,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         scenario = load_scenario(args.scenario, catalog=load_catalog(args.catalog))
         print(f"scenario {scenario.id}: {scenario.title[args.lang]}")
-    outputs = run_main_job(args.catalog, args.out, args.lang, cell_size=args.cell_size, robust_samples=args.robust_samples, progress=True,
+    outputs = run_main_job(args.catalog, args.out, args.lang, cell_size=args.cell_size, robust_samples=args.robust_samples,
+                           locate_time_limit=args.locate_time_limit, progress=True,
                            overwrite=args.overwrite, memory_budget=args.memory_budget, scenario=scenario)
     written = [outputs.index, *outputs.maps, *outputs.sankeys, outputs.summary_page, outputs.summary, *outputs.results]
     print(f"wrote {len(written)} files ({sum(p.stat().st_size for p in written) / 1e6:.1f} MB) into {args.out} "

@@ -318,7 +318,7 @@ class RunOutputs:
 
 
 def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str, *, cell_size: float = settings.DEFAULT_CELL_SIZE_M,
-                 robust_samples: int | None = None, progress: bool = False, overwrite: bool = False,
+                 robust_samples: int | None = None, locate_time_limit: float | None = None, progress: bool = False, overwrite: bool = False,
                  memory_budget: int | str | None = None, scenario: Scenario | None = None) -> RunOutputs:
     """The main job: flows, layers, all three facility types, maps, Sankeys, results and an index page.
 
@@ -331,7 +331,8 @@ def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str
     frequency GeoTIFF, robust sites, OAT table and tornado chart in ``results/``
     and a section in the index page. Every facility type whose profile has a
     ``locate`` section is also located (:func:`locate_facilities`): how many
-    sites, where, how big, serving whom, at what haul and climate cost.
+    sites, where, how big, serving whom, at what haul and climate cost, within
+    ``locate_time_limit`` s per facility type (default ``settings.RUN_LOCATE_TIME_LIMIT``; 0 skips it).
 
     Everything is written to a staging folder beside ``out_dir`` and moved into
     place at the end (:func:`geo_almaty.atomic.staged_output`): ``out_dir`` holds
@@ -342,7 +343,8 @@ def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str
 
     out_dir = Path(out_dir)
     with staged_output(out_dir, overwrite=overwrite, command="geo-almaty run") as stage:
-        outputs = _write_main_job(catalog_path, stage, lang, cell_size=cell_size, robust_samples=robust_samples, progress=progress,
+        outputs = _write_main_job(catalog_path, stage, lang, cell_size=cell_size, robust_samples=robust_samples,
+                                  locate_time_limit=locate_time_limit, progress=progress,
                                   memory_budget=memory_budget, scenario=scenario)
     def moved(path: Path) -> Path:
         return out_dir / path.relative_to(stage)
@@ -353,7 +355,7 @@ def run_main_job(catalog_path: str | Path | None, out_dir: str | Path, lang: str
 
 
 def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *, cell_size: float, robust_samples: int | None,
-                    progress: bool, memory_budget: int | str | None, scenario: Scenario | None = None) -> RunOutputs:
+                    progress: bool, locate_time_limit: float | None = None, memory_budget: int | str | None, scenario: Scenario | None = None) -> RunOutputs:
     from .atomic import write_text_atomic
     from .locate import locate_html, write_locate_outputs
     from .progress import progress_bar
@@ -380,7 +382,8 @@ def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *
     robust_samples = DEFAULT_RUN_SAMPLES if robust_samples is None else robust_samples
     robust = {f: analyse_facility_robustness(inputs, o, samples=robust_samples, progress=progress) for f, o in outcomes.items()} if robust_samples else {}
 
-    located = locate_facilities(inputs, outcomes, progress=progress)
+    locate_time_limit = settings.RUN_LOCATE_TIME_LIMIT if locate_time_limit is None else locate_time_limit
+    located = locate_facilities(inputs, outcomes, time_limit=locate_time_limit, progress=progress) if locate_time_limit > 0 else {}
 
     results: list[Path] = []
     for outcome in progress_bar(list(outcomes.values()), desc="results", unit="file set", enabled=progress):

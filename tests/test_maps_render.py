@@ -159,6 +159,30 @@ def test_summary_markdown_has_no_html_and_escapes_names(main_run):
     assert "do not add up" in summary_markdown(main_run.outcomes, main_run.inputs, "en")
 
 
+def test_run_locate_time_limit_reaches_location_allocation_and_zero_skips_it(monkeypatch, tmp_path):
+    import geo_almaty.pipeline as pipeline
+
+    from geo_almaty.errors import InputError
+
+    seen, run_main_job = [], pipeline.run_main_job
+
+    def stop(*args, **kwargs):
+        seen.append(kwargs["locate_time_limit"])
+        raise InputError("stopped by the test", column="--locate-time-limit", expected="nothing")
+
+    monkeypatch.setattr(pipeline, "run_main_job", stop)
+    assert main(["run", "--locate-time-limit", "7.5", "--out", str(tmp_path / "a")]) == 2 and seen == [7.5]
+    with pytest.raises(SystemExit) as refused:
+        main(["run", "--locate-time-limit", "-1", "--out", str(tmp_path / "b")])
+    assert refused.value.code == 2 and seen == [7.5] and not (tmp_path / "b").exists()
+    calls = []
+    monkeypatch.setattr(pipeline, "locate_facilities", lambda *a, **k: calls.append(k["time_limit"]) or {})
+    outputs = run_main_job(None, tmp_path / "c", "en", cell_size=2000.0, robust_samples=0, locate_time_limit=0)
+    assert calls == [] and outputs.located == {} and not list((tmp_path / "c" / "results").glob("*locate*"))
+    run_main_job(None, tmp_path / "d", "en", cell_size=2000.0, robust_samples=0, locate_time_limit=3)
+    assert calls == [3]
+
+
 def test_run_prints_a_short_summary(main_run, monkeypatch, capsys, tmp_path):
     import geo_almaty.pipeline as pipeline
 
