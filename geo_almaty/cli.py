@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--robust-samples", type=non_negative_int, default=None, help="Monte Carlo samples per facility type (default 200; 0 skips)")
     run.add_argument("--locate-time-limit", type=non_negative_seconds, default=None, metavar="SECONDS",
                      help=f"location-allocation time per facility type (default {settings.RUN_LOCATE_TIME_LIMIT:g} s, or the "
-                          f"{settings.RUN_LOCATE_GAP:.0%} gap; 0 skips it)")
+                          f"{settings.RUN_LOCATE_GAP:.0%}% gap; 0 skips it)")
     run.add_argument("--scenario", metavar="FILE", help="a scenario (scenarios/*.yaml, or its name): overrides applied in memory; outputs name it")
     _add_lang(run)
     _add_overwrite(run)

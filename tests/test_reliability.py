@@ -676,3 +676,20 @@ def test_killed_run_leaves_the_previous_complete_output_or_nothing(tmp_path):
     with atomic.staged_output(fresh) as stage:  # the next command removes what the killed one left
         (stage / "index.html").write_text("new", encoding="utf-8")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["almaty_out", "fresh"]
+
+
+def test_every_command_prints_its_help(capsys):
+    """argparse %-formats help strings when it prints them: a stray '%' breaks --help only then, so ask every command."""
+    from geo_almaty.cli import build_parser, main
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    commands = [[name] for name in sub.choices]
+    commands += [["layers", name] for name in next(a for a in sub.choices["layers"]._actions
+                                                    if a.__class__.__name__ == "_SubParsersAction").choices]
+    assert ["run"] in commands and ["layers", "validate"] in commands
+    for command in commands:
+        with pytest.raises(SystemExit) as done:
+            main([*command, "--help"])
+        assert done.value.code == 0, command
+        assert "usage: geo-almaty " + " ".join(command) in capsys.readouterr().out, command
