@@ -98,6 +98,14 @@ def _add_memory(parser: argparse.ArgumentParser) -> None:
                              "else a share of the available RAM)")
 
 
+def _add_catalog(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
+
+
+def _add_cell_size(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cell-size", type=positive_float, default=settings.DEFAULT_CELL_SIZE_M, help="candidate cell size in m (default %(default)s)")
+
+
 def _add_lang(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lang", choices=settings.LANGUAGES, default=settings.DEFAULT_LANGUAGE, help="language of labels (default %(default)s)")
 
@@ -105,8 +113,8 @@ def _add_lang(parser: argparse.ArgumentParser) -> None:
 def _add_scoring(parser: argparse.ArgumentParser) -> None:
     """The options of a command that scores one facility type (score, robust)."""
     parser.add_argument("--facility", required=True, help="composting_hub, material_bank, reuse_warehouse, or a profile YAML")
-    parser.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
-    parser.add_argument("--cell-size", type=positive_float, default=settings.DEFAULT_CELL_SIZE_M, help="candidate cell size in m (default %(default)s)")
+    _add_catalog(parser)
+    _add_cell_size(parser)
     parser.add_argument("--shape", choices=("square", "hex"), default="square", help="candidate cells: square grid or H3 hexagons")
     parser.add_argument("--candidates-layer", help="score the features of this catalog layer (plots, vacant buildings) instead of a grid")
     parser.add_argument("--top", type=positive_int, help="number of sites to choose, 1 or more (default: the profile's)")
@@ -156,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     layers_sub = layers.add_subparsers(dest="layers_command", required=True)
     for name, helptext in (("list", "list the catalog's layers"), ("validate", "read every layer and check the facility profiles against it")):
         p = layers_sub.add_parser(name, help=helptext)
-        p.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
+        _add_catalog(p)
         if name == "validate":
             p.add_argument("--facility", action="append", metavar="PROFILE",
                            help="check this profile (name or YAML) as the run would; repeatable (default: the shipped profiles)")
@@ -196,8 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default %(default)s)")
     locate.add_argument("--sample-time-limit", type=positive_float, default=None,
                         help=f"seconds per re-solve of --samples (default {settings.RUN_LOCATE_TIME_LIMIT:g})")
-    locate.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
-    locate.add_argument("--cell-size", type=positive_float, default=settings.DEFAULT_CELL_SIZE_M, help="candidate cell size in m (default %(default)s)")
+    _add_catalog(locate)
+    _add_cell_size(locate)
     _add_lang(locate)
     locate.add_argument("--out", type=Path, required=True, help="output folder")
     _add_overwrite(locate)
@@ -230,9 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     why.set_defaults(func=cmd_why)
 
     run = sub.add_parser("run", help="the main job: score all facility types and write maps, Sankeys, results and index.html")
-    run.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
+    _add_catalog(run)
     run.add_argument("--out", type=Path, default=Path("almaty_out"), help="output folder (default %(default)s)")
-    run.add_argument("--cell-size", type=positive_float, default=settings.DEFAULT_CELL_SIZE_M, help="candidate cell size in m (default %(default)s)")
+    _add_cell_size(run)
     run.add_argument("--robust-samples", type=non_negative_int, default=None, help="Monte Carlo samples per facility type (default 200; 0 skips)")
     run.add_argument("--locate-time-limit", type=non_negative_seconds, default=None, metavar="SECONDS",
                      help=f"location-allocation time per facility type (default {settings.RUN_LOCATE_TIME_LIMIT:g} s, or the "
@@ -245,10 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = sub.add_parser("compare", help="run two or more scenarios and write a side-by-side table and one map of every scenario's sites")
     compare.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files or names (scenarios/*.yaml); 'baseline' for no overrides")
-    compare.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
+    _add_catalog(compare)
     compare.add_argument("--facility", action="append", metavar="PROFILE",
                          help="compare this facility type; repeatable (default: those the scenarios name, else all)")
-    compare.add_argument("--cell-size", type=positive_float, default=settings.DEFAULT_CELL_SIZE_M, help="candidate cell size in m (default %(default)s)")
+    _add_cell_size(compare)
     _add_lang(compare)
     compare.add_argument("--out", type=Path, required=True, help="output folder")
     _add_overwrite(compare)
@@ -257,8 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     map_cmd = sub.add_parser("map", help="make a map from a recipe (maps/*.yaml) without writing code")
     map_cmd.add_argument("--recipe", required=True, help="planner, citizen, or the path of a recipe YAML")
-    map_cmd.add_argument("--catalog", type=Path, help="a user catalog (YAML); default: the embedded Almaty catalog")
-    map_cmd.add_argument("--cell-size", type=positive_float, default=settings.DEFAULT_CELL_SIZE_M, help="candidate cell size in m (default %(default)s)")
+    _add_catalog(map_cmd)
+    _add_cell_size(map_cmd)
     _add_lang(map_cmd)
     map_cmd.add_argument("--out", type=Path, required=True, help="the HTML file to write")
     _add_overwrite(map_cmd, "file")
