@@ -228,6 +228,19 @@ def test_tiny_world_location_adds_up(tiny):
     assert outcome.impact.transport_co2e_t == pytest.approx(outcome.impact.tkm * 0.2332 / 1000)
 
 
+def test_candidate_cells_finer_than_the_supply_grid_keep_the_demand_where_the_flows_are(tiny):
+    """Below settings.SUPPLY_CELL_SIZE_M the flows stay on the 250 m supply grid: demand points are its cells, not the fine grid's."""
+    folder, coarse = tiny
+    profile = str(locate_profile(folder))
+    fine = load_inputs(folder / "catalog.yaml", 125)
+    assert fine.study.grid.cell_size == 125 and fine.study.supply_study.grid.cell_size == 250
+    at_250, at_125 = (locate_facility(i, profile, gap=1e-3, time_limit=10) for i in (coarse, fine))
+    assert at_125.cell_size_m == 250
+    for name in ("cell", "x", "y", "kg"):
+        np.testing.assert_array_equal(getattr(at_125.points, name), getattr(at_250.points, name), err_msg=name)
+    assert list(at_125.cell_district) == list(at_250.cell_district)
+
+
 def test_tiny_world_uses_its_roads_and_flags_the_straight_line_fallback_without_them(tiny, tmp_path):
     folder, inputs = tiny
     profile = str(locate_profile(folder))

@@ -109,7 +109,8 @@ def locate_facility(inputs, facility: str, *, outcome=None, model: str | None = 
     supply = facility_supply(spec, inputs.allocations, parameters, profile.path)
     if sum(f.eligible_kg for f in supply) == 0:
         raise LocateError("the facility's supply is zero", file=profile.path, column="locate/supply", expected="a supply flow with tonnage")
-    points = demand_points(supply, inputs.study.grid, spec.demand_block_m)
+    cells = inputs.study.supply_study  # the flows' grid: 250 m under finer candidate cells (prepare.Study.supply)
+    points = demand_points(supply, cells.grid, spec.demand_block_m)
     if outcome is None:
         outcome = score_facility(inputs, facility, progress=progress)
     screening = screening_capacity(outcome.result, spec)
@@ -132,7 +133,7 @@ def locate_facility(inputs, facility: str, *, outcome=None, model: str | None = 
                          unserved_penalty_factor=spec.unserved_penalty_factor, gap=spec.gap, time_limit=spec.time_limit,
                          single_source=spec.single_source, progress=progress)
     allocation, site_location, site_band = allocate_cells(points, supply, result, reached)
-    cell_district = _cell_districts(inputs.study, points.cell)
+    cell_district = _cell_districts(cells, points.cell)
     served = allocation[allocation.location != UNSERVED]
     point_of_cell = points.cell_point[np.searchsorted(points.cell, served.cell.to_numpy())]
     km = _point_site_km(costs, point_of_cell, served.location.to_numpy())
@@ -148,7 +149,7 @@ def locate_facility(inputs, facility: str, *, outcome=None, model: str | None = 
     from ..select import district_names
 
     return LocateOutcome(profile, spec, supply, points, places, costs, result, allocation, site_location, site_band, outcome_impact,
-                         elapsed, cell_district, district_names(inputs.study), inputs.study.grid.cell_size, out_of_reach, network, landfill_km)
+                         elapsed, cell_district, district_names(inputs.study), cells.grid.cell_size, out_of_reach, network, landfill_km)
 
 
 def build_network(points: DemandPoints, places: Locations, costs: TravelCosts, spec: LocateSpec, reached: np.ndarray | None = None,
