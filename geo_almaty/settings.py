@@ -42,13 +42,22 @@ NETWORK_SNAP_TOLERANCE_M = 1.0
 #: A point farther than this from every road is reported (a counted warning per point); it still joins
 #: the network by its straight connector (m).
 MAX_CONNECTOR_M = 2_000.0
-#: Memory the many-to-many search may use for the distance rows it holds at once (bytes).
+#: Memory the many-to-many search may use for the distance rows it holds at once (bytes), and the most
+#: sources per chunk (smaller chunks keep the rows in cache: 64 measured ~20 % faster than 500 on the
+#: benchmark's city).
 OD_CHUNK_BYTES = 256 * 2**20
+OD_CHUNK_MAX_SOURCES = 64
 #: Processes for large many-to-many searches (0: one per core; 1: none), and the work (sources × nodes)
 #: from which they are used. Off by default: spawned workers re-import a script's ``__main__``, so a
 #: script that asks for them needs an ``if __name__ == "__main__":`` guard.
 OD_WORKERS = 1
 OD_PARALLEL_MIN_WORK = 20_000_000
+#: Many-to-many searches from at least this many sources run on a contracted core of the network
+#: (``geo_almaty.network.contract``; the contraction is cached per network, about 0.5 s for 60,000
+#: nodes): nodes whose contraction adds at most ``OD_CONTRACT_MAX_ADDED`` edges net are contracted.
+#: 4 gave the fastest searches on the benchmark's city (0: 15 % slower, 8: no faster).
+OD_CONTRACT_MIN_SOURCES = 64
+OD_CONTRACT_MAX_ADDED = 4
 #: Road distance / straight-line distance when a catalog has no road network: the median of
 #: ``geo_almaty.network.measured_circuity`` on the embedded roads (node pairs 1-30 km apart, seed 0, 2,000
 #: pairs on the city OSM roads joined to the 2012 regional roads), with its interquartile range. Pairs with

@@ -214,8 +214,9 @@ def split_graph(network, points: dict[str, object], weight: str) -> nx.DiGraph:
     return graph
 
 
+@pytest.mark.parametrize("contract", [False, True])
 @pytest.mark.parametrize("weight, swap", [("length", False), ("time", False), ("length", True)])
-def test_od_costs_equal_networkx_on_a_random_city(weight, swap):
+def test_od_costs_equal_networkx_on_a_random_city(weight, swap, contract):
     network = network_from_lines(random_city())
     rng = np.random.default_rng(1)
     span = 8 * 400.0
@@ -224,7 +225,7 @@ def test_od_costs_equal_networkx_on_a_random_city(weight, swap):
     b[:5] = a[:5] + rng.uniform(-20, 20, (5, 2))  # some pairs share a link
     origins, destinations = (b, a) if swap else (a, b)  # more origins than destinations: searched backwards
     cutoff = 2500.0 if weight == "length" else 200.0
-    result = od_costs(network, origins, destinations, cutoff=cutoff, weight=weight)
+    result = od_costs(network, origins, destinations, cutoff=cutoff, weight=weight, contract=contract)
     graph = split_graph(network, {"o": result.origins, "d": result.destinations}, weight)
     expected = np.full(result.shape, np.inf)
     for i in range(len(origins)):
@@ -384,14 +385,16 @@ def test_real_almaty_main_roads(kvozianov_roads):
         assert np.allclose(result[i], [lengths[int(t)] for t in targets], atol=1e-6)
 
 
-def test_parallel_workers_give_the_same_triplets(monkeypatch):
+@pytest.mark.parametrize("contract", [False, True])
+def test_parallel_workers_give_the_same_triplets(monkeypatch, contract):
     network = network_from_lines(random_city(seed=7))
     rng = np.random.default_rng(4)
     origins = np.column_stack([X0 + rng.uniform(0, 3000, 60), Y0 + rng.uniform(0, 3000, 60)])
     destinations = np.column_stack([X0 + rng.uniform(0, 3000, 90), Y0 + rng.uniform(0, 3000, 90)])
-    one = od_costs(network, origins, destinations, cutoff=2000.0, workers=1)
+    one = od_costs(network, origins, destinations, cutoff=2000.0, workers=1, contract=contract)
     monkeypatch.setattr(settings, "OD_PARALLEL_MIN_WORK", 0)  # this small job would otherwise stay in one process
-    two = od_costs(network, origins, destinations, cutoff=2000.0, workers=2)
+    monkeypatch.setattr(settings, "OD_CHUNK_MAX_SOURCES", 4)  # many chunks, shared by this process and the other
+    two = od_costs(network, origins, destinations, cutoff=2000.0, workers=2, contract=contract)
     for name in ("origin", "destination", "cost"):
         assert np.array_equal(getattr(one, name), getattr(two, name))
 

@@ -100,6 +100,18 @@ class RoadNetwork:
             self._cache[key] = self.graph(weight).T.tocsr()
         return self._cache[key]
 
+    def contracted(self, weight: str = "length", *, reverse: bool = False, max_added: float | None = None):
+        """The graph (or the reversed graph) with its contractable nodes contracted, for many-to-many
+        searches (:mod:`geo_almaty.network.contract`); cached."""
+        from .contract import contract_graph
+
+        max_added = settings.OD_CONTRACT_MAX_ADDED if max_added is None else max_added
+        key = ("contracted", weight, reverse, max_added)
+        if key not in self._cache:
+            graph = self.reverse_graph(weight) if reverse else self.graph(weight)
+            self._cache[key] = contract_graph(graph, max_added=max_added)
+        return self._cache[key]
+
     def link_tree(self) -> shapely.STRtree:
         """Spatial index of the link geometries."""
         if "tree" not in self._cache:

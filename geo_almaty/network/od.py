@@ -1,6 +1,7 @@
 """Travel costs on the network: many-to-many within a cutoff, nearest source by road, supply within reach.
 
-Every search is :func:`scipy.sparse.csgraph.dijkstra` (compiled) on the network's CSR graph. A point
+Every search is :func:`scipy.sparse.csgraph.dijkstra` (compiled) on the network's CSR graph (for many
+sources, on its contracted core, :mod:`.contract`, with the other nodes recovered exactly). A point
 enters the search through a *virtual node* joined to both ends of its link by its legs (connector +
 the part of the link, in a direction cars may drive), so costs are exact from point to point; two points
 on one link may also drive straight along it. Searches run in chunks of sources whose distance rows fit
@@ -9,7 +10,9 @@ in ``settings.OD_CHUNK_BYTES``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,6 +23,7 @@ from .. import settings
 from ..errors import NetworkError
 from ..progress import progress_bar
 from .connect import Connection, connect_points
+from .contract import Sweep
 from .model import RoadNetwork, check_weight
 
 log = logging.getLogger(__name__)
@@ -62,14 +66,17 @@ def as_connection(network: RoadNetwork, points: np.ndarray | Connection, what: s
 
 
 def od_costs(network: RoadNetwork, origins_xy: np.ndarray | Connection, destinations_xy: np.ndarray | Connection, *,
-             cutoff: float, weight: str = "length", workers: int | None = None, progress: bool = False) -> ODCosts:
+             cutoff: float, weight: str = "length", workers: int | None = None, contract: bool | None = None,
+             progress: bool = False) -> ODCosts:
     """Travel cost from every origin to every destination within ``cutoff`` (m or s), as sparse triplets.
 
     Searches run from the smaller side (on the reversed graph when that is the destinations), in
     chunks so that the distance rows held at once stay within ``settings.OD_CHUNK_BYTES``. With
     ``workers`` > 1 (default ``settings.OD_WORKERS``; 0 = every core) large jobs spread the chunks over
     spawned processes, as scipy's Dijkstra holds the GIL; the result is the same. A script that asks
-    for workers must guard its top level with ``if __name__ == "__main__":``.
+    for workers must guard its top level with ``if __name__ == "__main__":``. With ``contract`` (default:
+    from ``settings.OD_CONTRACT_MIN_SOURCES`` sources) the searches run on the network's contracted core;
+    the costs are the same (to about 1e-11 m).
     """
     check_weight(weight)
     if not cutoff > 0:
@@ -81,10 +88,8 @@ def od_costs(network: RoadNetwork, origins_xy: np.ndarray | Connection, destinat
     in_nodes, in_costs = destinations.legs(network, weight, leaving=False)
     reverse = n_o > n_d
     if reverse:
-        graph = network.reverse_graph(weight)
         src_nodes, src_costs, tgt_nodes, tgt_costs = in_nodes, in_costs, out_nodes, out_costs
     else:
-        graph = network.graph(weight)
         src_nodes, src_costs, tgt_nodes, tgt_costs = out_nodes, out_costs, in_nodes, in_costs
     direct = _same_link_pairs(network, weight, origins, destinations)
     if reverse:
@@ -92,13 +97,23 @@ def od_costs(network: RoadNetwork, origins_xy: np.ndarray | Connection, destinat
     else:
         direct = direct.set_axis(["row", "col", "cost"], axis=1)
     n_src, n_tgt = (n_d, n_o) if reverse else (n_o, n_d)
+    if contract is None:
+        contract = n_src >= settings.OD_CONTRACT_MIN_SOURCES
     workers = _workers(workers, n_src, network.n_nodes)
-    chunk = chunk_size(network.n_nodes, n_tgt, settings.OD_CHUNK_BYTES // workers)
-    if workers > 1:  # each process holds one chunk's rows, so the chunks shrink to keep the total bound
-        chunk = max(1, min(chunk, -(-n_src // (4 * workers))))
-    task = _ODTask(graph, tgt_nodes, tgt_costs, direct["row"].to_numpy(), direct["col"].to_numpy(), direct["cost"].to_numpy(), float(cutoff))
-    jobs = [(start, src_nodes[start:start + chunk], src_costs[start:start + chunk]) for start in range(0, n_src, chunk)]
-    parts = _run_chunks(task, jobs, workers, progress)
+    with _SearchProcesses(workers) as processes:  # they start now, and boot while the search is planned
+        contracted = network.contracted(weight, reverse=reverse, max_added=None if contract else -np.inf)
+        targets, target_legs = np.unique(tgt_nodes, return_inverse=True)
+        plan = contracted.plan(src_nodes.ravel(), targets)
+        log.debug("od_costs: searches explore %d of %d nodes (a core of %d), then sweep %d", plan.graph.shape[0],
+                  network.n_nodes, contracted.core_size, plan.sweep.width)
+        chunk = chunk_size(plan.graph.shape[0] + plan.sweep.width, n_tgt, settings.OD_CHUNK_BYTES // workers)
+        if workers > 1:  # each process holds one chunk's rows, so the chunks shrink to keep the total bound
+            chunk = max(1, min(chunk, -(-n_src // (4 * workers))))
+        task = _ODTask(plan.graph, plan.sweep, plan.sweep.nodes[target_legs.reshape(tgt_nodes.shape)], tgt_costs,
+                       direct["row"].to_numpy(), direct["col"].to_numpy(), direct["cost"].to_numpy(), float(cutoff))
+        jobs = [(start, plan.position[src_nodes[start:start + chunk]], src_costs[start:start + chunk])
+                for start in range(0, n_src, chunk)]
+        parts = processes.run(task, jobs, progress)
     rows, cols, costs = [p[0] for p in parts], [p[1] for p in parts], [p[2] for p in parts]
     row = np.concatenate(rows).astype(np.int64) if rows else np.empty(0, np.int64)
     col = np.concatenate(cols).astype(np.int64) if cols else np.empty(0, np.int64)
@@ -113,9 +128,11 @@ def od_costs(network: RoadNetwork, origins_xy: np.ndarray | Connection, destinat
 
 @dataclass
 class _ODTask:
-    """What every chunk of a many-to-many search shares: the graph, the target legs, the same-link pairs."""
+    """What every chunk of a many-to-many search shares: the search graph and the sweep of a
+    :class:`~.contract.SearchPlan`, the target legs (columns of the swept distances), the same-link pairs."""
 
     graph: sp.csr_matrix
+    sweep: Sweep
     tgt_nodes: np.ndarray
     tgt_costs: np.ndarray
     direct_row: np.ndarray
@@ -124,8 +141,8 @@ class _ODTask:
     cutoff: float
 
     def run(self, start: int, nodes: np.ndarray, costs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Triplets (row, col, cost ≤ cutoff) of the sources ``start ...`` given by their legs."""
-        dist = search_from_points(self.graph, nodes, costs, self.cutoff)
+        """Triplets (row, col, cost ≤ cutoff) of the sources ``start ...`` given by their legs (search graph nodes)."""
+        dist = self.sweep.distances(search_from_points(self.graph, nodes, costs, self.cutoff))
         cost = np.minimum(dist[:, self.tgt_nodes[:, 0]] + self.tgt_costs[:, 0], dist[:, self.tgt_nodes[:, 1]] + self.tgt_costs[:, 1])
         del dist
         here = (self.direct_row >= start) & (self.direct_row < start + len(nodes))
@@ -136,16 +153,28 @@ class _ODTask:
 
 
 _TASK: _ODTask | None = None
+_TASK_FILE: str | None = None
 
 
-def _init_worker(task: _ODTask) -> None:
-    global _TASK
-    _TASK = task
+def _remember_task_file(path: str) -> None:
+    global _TASK_FILE, _TASK
+    _TASK_FILE, _TASK = path, None
 
 
 def _run_in_worker(job: tuple[int, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    assert _TASK is not None
+    """One chunk in a search process; the shared task is read from its file on the first chunk."""
+    import pickle
+
+    global _TASK
+    if _TASK is None:
+        assert _TASK_FILE is not None
+        with open(_TASK_FILE, "rb") as file:
+            _TASK = pickle.load(file)
     return _TASK.run(*job)
+
+
+def _ready() -> None:
+    """A no-op that makes a search process start (and import this module) before there is work."""
 
 
 def _workers(requested: int | None, n_sources: int, n_nodes: int) -> int:
@@ -159,22 +188,72 @@ def _workers(requested: int | None, n_sources: int, n_nodes: int) -> int:
     return max(1, min(wanted, n_sources))
 
 
-def _run_chunks(task: _ODTask, jobs: list, workers: int, progress: bool) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Every chunk's triplets, in chunk order, in this process or ``workers`` spawned ones."""
-    if workers <= 1 or len(jobs) <= 1:
-        return [task.run(*job) for job in progress_bar(jobs, desc="road costs", unit="chunk", enabled=progress)]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+class _SearchProcesses:
+    """``workers`` − 1 spawned processes that share the chunks of a search with this one.
 
-    context = multiprocessing.get_context("spawn")  # no fork of a process that may hold threads
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(task,)) as pool:
-        results = pool.map(_run_in_worker, jobs)
-        return list(progress_bar(results, desc="road costs", unit="chunk", total=len(jobs), enabled=progress))
+    This process takes chunks from the end while the others take them from the start, so it works while
+    they boot (about a second each: a spawned process imports the calling script's modules). The task
+    reaches them through a temporary file, not as an argument: a large pickle would block this process
+    until each child, in turn, has booted and read it.
+    """
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.pool = None
+        self.folder = None
+
+    def __enter__(self) -> _SearchProcesses:
+        if self.workers > 1:
+            import multiprocessing
+            import tempfile
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.folder = tempfile.TemporaryDirectory(prefix="geo_almaty_od_")
+            context = multiprocessing.get_context("spawn")  # no fork of a process that may hold threads
+            self.pool = ProcessPoolExecutor(max_workers=self.workers - 1, mp_context=context, initializer=_remember_task_file,
+                                            initargs=(str(Path(self.folder.name) / "task.pickle"),))
+            for _ in range(self.workers - 1):
+                self.pool.submit(_ready)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.folder is not None:
+            self.folder.cleanup()
+
+    def run(self, task: _ODTask, jobs: list, progress: bool) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Every chunk's triplets, in chunk order."""
+        if self.pool is None or len(jobs) <= 1:
+            return [task.run(*job) for job in progress_bar(jobs, desc="road costs", unit="chunk", enabled=progress)]
+        import pickle
+
+        with open(Path(self.folder.name) / "task.pickle", "wb") as file:
+            pickle.dump(task, file, protocol=pickle.HIGHEST_PROTOCOL)
+        futures = [self.pool.submit(_run_in_worker, job) for job in jobs]
+        parts: list = [None] * len(jobs)
+
+        def completed() -> Iterator[int]:
+            for i in reversed(range(len(jobs))):  # this process, from the end, while the others have not taken them
+                if futures[i].cancel():
+                    parts[i] = task.run(*jobs[i])
+                    yield i
+            for i, future in enumerate(futures):
+                if parts[i] is None:
+                    parts[i] = future.result()
+                    yield i
+
+        for _ in progress_bar(completed(), desc="road costs", unit="chunk", total=len(jobs), enabled=progress):
+            pass
+        return parts
 
 
-def chunk_size(n_nodes: int, n_targets: int, budget: int = settings.OD_CHUNK_BYTES) -> int:
-    """Sources per search chunk so that the rows (nodes + 3 × targets, float64) fit in ``budget`` bytes."""
-    return int(max(1, min(4096, budget // (8 * (n_nodes + 3 * max(n_targets, 1))))))
+def chunk_size(n_nodes: int, n_targets: int, budget: int = settings.OD_CHUNK_BYTES,
+               most: int | None = None) -> int:
+    """Sources per search chunk: the rows (nodes + 3 × targets, float64) fit in ``budget`` bytes, and at most
+    ``most`` (default ``settings.OD_CHUNK_MAX_SOURCES``)."""
+    most = settings.OD_CHUNK_MAX_SOURCES if most is None else most
+    return int(max(1, min(most, budget // (8 * (n_nodes + 3 * max(n_targets, 1))))))
 
 
 def search_from_points(graph: sp.csr_matrix, nodes: np.ndarray, costs: np.ndarray, limit: float = np.inf) -> np.ndarray:
