@@ -11,8 +11,10 @@ Usage::
    arterials, one-way streets, two rivers and a railway crossed only by bridges, sparser towards the
    edge, as road *lines*, built into a network by ``network_from_lines`` (timed). ``--origins`` ×
    ``--destinations`` random points (near the streets, as cells and sites are) get
-   ``od_costs(..., cutoff, weight="length")``; printed: nodes, links, directed edges, time, pairs/s,
-   peak memory (``ru_maxrss`` of this process, which also holds the network).
+   ``od_costs(..., cutoff, weight="length")``, the network's contraction included; printed: nodes,
+   links, directed edges, the contracted core, time, pairs/s, peak memory (``ru_maxrss`` of this
+   process, which also holds the network). The same without contraction (``contract=False``) follows,
+   with the ratio and a check that both give the same pairs.
 2. **Naive**: the straightforward approach on the same network as networkx graphs, an osmnx-style
    ``MultiDiGraph`` (what a GraphML drive graph loads as; the headline ratio) and a leaner ``DiGraph``:
    each point snapped to its nearest node (KD-tree), then per origin
@@ -204,14 +206,21 @@ def cpu_seconds() -> float:
 
 
 def od_report(label: str, network: RoadNetwork, origins: np.ndarray, destinations: np.ndarray, cutoff: float,
-              workers: int) -> tuple[float, float, object]:
+              workers: int, contract: bool = True) -> tuple[float, float, object]:
+    """Time ``od_costs`` (the contraction included: the network is fresh, or its cache is cleared)."""
+    for key in [k for k in network._cache if k[0] == "contracted"]:
+        del network._cache[key]
     started, cpu = time.perf_counter(), cpu_seconds()
-    result = od_costs(network, origins, destinations, cutoff=cutoff, weight="length", workers=workers)
+    result = od_costs(network, origins, destinations, cutoff=cutoff, weight="length", workers=workers, contract=contract)
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     total = len(origins) * len(destinations)
     directed = network.graph("length").nnz
     print(f"{label}: {network.n_nodes:,} nodes, {network.n_links:,} links ({directed:,} directed edges); "
           f"{len(origins):,} × {len(destinations):,} points, cutoff {cutoff / 1000:g} km, {workers} search process(es)")
+    if contract:
+        contracted = network.contracted("length", reverse=len(origins) > len(destinations))
+        print(f"  contracted: a core of {contracted.core_size:,} nodes, {len(contracted.edges[0]):,} core and up edges, "
+              f"{len(contracted.rounds)} rounds")
     print(f"  od_costs {seconds:.2f} s wall, {cpu:.1f} s CPU: {total / seconds:,.0f} pairs/s ({len(result):,} pairs within the cutoff, "
           f"{len(result) / total:.0%}); peak RSS {peak_mb():,.0f} MB (this process; each search worker holds its chunk)")
     return seconds, cpu, result
@@ -315,6 +324,12 @@ def main() -> None:
           f"{network.report.summary()}")
     origins, destinations = points_near_roads(network, args.origins, rng), points_near_roads(network, args.destinations, rng)
     fast, fast_cpu, result = od_report("fast (geo_almaty.network.od_costs)", network, origins, destinations, args.cutoff, args.workers)
+    plain, plain_cpu, plain_result = od_report("the same without contraction (od_costs(..., contract=False))", network, origins,
+                                               destinations, args.cutoff, args.workers, contract=False)
+    same = np.array_equal(plain_result.origin, result.origin) and np.array_equal(plain_result.destination, result.destination)
+    print(f"  contraction: {plain / fast:.2f}× wall, {plain_cpu / fast_cpu:.2f}× CPU; same pairs {'yes' if same else 'NO'}, "
+          f"max |Δ| {np.max(np.abs(plain_result.cost - result.cost)) if same and len(result) else float('nan'):.1e} m")
+    del plain_result
 
     sample = rng.choice(args.origins, size=min(args.naive_origins, args.origins), replace=False)
     ratios = {}

@@ -55,7 +55,8 @@ OD_PARALLEL_MIN_WORK = 20_000_000
 #: Many-to-many searches from at least this many sources run on a contracted core of the network
 #: (``geo_almaty.network.contract``; the contraction is cached per network, about 0.5 s for 60,000
 #: nodes): nodes whose contraction adds at most ``OD_CONTRACT_MAX_ADDED`` edges net are contracted.
-#: 4 gave the fastest searches on the benchmark's city (0: 15 % slower, 8: no faster).
+#: On the benchmark's city 0 to 16 were within the noise of each other (1.6-2.1 s CPU for 500 sources, a
+#: shared machine); 4 contracts 66 % of the nodes in 9 rounds.
 OD_CONTRACT_MIN_SOURCES = 64
 OD_CONTRACT_MAX_ADDED = 4
 #: Road distance / straight-line distance when a catalog has no road network: the median of

@@ -4,7 +4,8 @@
   graph or the ``roads`` layer (nodes at shared ends and vertices, one-way roads, the largest
   strongly connected component); speeds by class come from ``speeds.yaml`` or ``maxspeed``.
 - :func:`connect_points` joins off-network points by a straight connector to the nearest link.
-- :func:`od_costs` returns sparse origin-destination costs within a cutoff (scipy's compiled Dijkstra).
+- :func:`od_costs` returns sparse origin-destination costs within a cutoff (scipy's compiled Dijkstra;
+  for many sources on a contracted core of the network, :mod:`.contract`, exact).
 - :func:`nearest_by_road` and :func:`reachable_by_road` serve the road criteria of the profiles.
 - :func:`measured_circuity` gives the road/straight factor used when a catalog has no network.
 
