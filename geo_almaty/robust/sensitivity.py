@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..flows import evaluate
 from ..select import pick_spaced
-from .frequency import exact_scores, ordered, scoring_values
+from .frequency import best_of, exact_scores, scoring_values
 from .model import RobustModel
 from .uncertainty import Uncertainty
 
@@ -47,12 +47,7 @@ def evaluate_setting(model: RobustModel, weights: np.ndarray, factors: dict[str,
     Only the best ``selection_pool`` cells are sorted (found with a partition).
     """
     scores = exact_scores(model, weights, factors, values)
-    pool = min(len(scores), max(model.selection_pool, model.top_n))
-    finite = np.flatnonzero(np.isfinite(scores))
-    if len(finite) > pool:
-        threshold = np.partition(scores[finite], len(finite) - pool)[len(finite) - pool]
-        finite = finite[scores[finite] >= threshold]
-    order = ordered(finite, scores[finite], pool)
+    order = best_of(scores, min(len(scores), max(model.selection_pool, model.top_n)))
     chosen = pick_spaced(order, model.x, model.y, model.codes, model.top_n, model.spacing_m, model.per_district)
     return Outcome(scores, order, chosen, order[:model.top_n])
 
