@@ -159,12 +159,13 @@ class RobustModel:
 def build_model(result: ScoreResult, study: Study, allocations: dict[str, Allocation], allocation_specs: dict[str, dict],
                 flows: pd.DataFrame, uncertainty: Uncertainty | None, *, sources: tuple[str, ...] = SOURCES,
                 top_n: int | None = None, value_specs: dict[str, dict] | None = None,
-                twice: dict[str, Allocation] | None = None) -> RobustModel:
+                twice: dict[str, Allocation] | None = None, fixed_excluded: np.ndarray | None = None) -> RobustModel:
     """Prepare :class:`RobustModel` for ``result`` (the profile scored at its base weights).
 
     For a strip of a tiled grid (:mod:`.tiled`), ``value_specs`` (criterion id → value spec)
     holds the data-relative bounds resolved over the whole grid, and ``twice`` the
-    allocations at twice their total (:func:`allocation_at_twice`), computed once.
+    allocations at twice their total (:func:`allocation_at_twice`), computed once;
+    ``fixed_excluded`` the candidates a fixed exclusion removes, when already known.
     """
     unknown = sorted(set(sources) - set(SOURCES))
     if unknown:
@@ -179,7 +180,9 @@ def build_model(result: ScoreResult, study: Study, allocations: dict[str, Alloca
     point_layers: dict[str, PointLayer] = {}
     jitter_rules = [r for r in profile.exclusions if "positions" in sources and _point_layer(study, r["layer"], point_layers)]
     jitter_rules = [r for r in jitter_rules if point_layers[r["layer"]].accuracy_m.max() > 0]
-    if jitter_rules:
+    if fixed_excluded is not None:
+        excluded = fixed_excluded
+    elif jitter_rules:
         fixed = [r for r in profile.exclusions if r not in jitter_rules]
         excluded, _ = apply_exclusions(study, candidates, fixed)
         excluded |= result.siting_excluded  # the siting rules (sanitary zones, airports, water, jurisdiction) stay fixed

@@ -1,0 +1,411 @@
+"""The robustness analysis of a grid scored in tiles: the Monte Carlo strip by strip, on the engines of :mod:`geo_almaty.tiles`.
+
+The samples (and the one-at-a-time settings) are drawn once, here, from the seed, and
+sent to every strip. Each strip, in this process or as a Dask task, scores its rows
+again (the same :func:`~geo_almaty.score.score_candidates` with the bounds resolved over
+the whole grid), builds its part of the :class:`~.model.RobustModel` and returns, for
+every sample, its own best ``pool`` cells with their exact scores
+(:func:`.frequency.sample_pools`). A cell's exact score does not depend on the other
+cells (:func:`.frequency.weighted_sum`), so the best ``pool`` of the union of the
+strips' pools is the whole grid's pool, ties by cell as :func:`.frequency.ordered`
+breaks them; the driver then runs :func:`~geo_almaty.select.pick_spaced` on it and
+counts as :func:`.frequency.stream_selection` does. Results equal the in-memory path's
+(``tests/test_robust_tiled.py``).
+
+Passes over the strips:
+
+1. *flow bounds* (only when an uncertain flow moves a supply that is not proportional to
+   its total and the value function has data-relative bounds, e.g. ``high: p95``): the
+   distinct (supply, change per total) pairs of the candidates not excluded, with counts,
+   from which every sample's bound is the exact quantile over the whole grid;
+2. *pools*: every sample's and every OAT setting's best cells per strip, and a bit per
+   cell saying whether it is valid (for the frequency GeoTIFF);
+3. *ranks*: how many cells of each strip beat given cells (base ranks of the reported
+   cells, and the rank shift of the base sites in an OAT setting when they fall beyond
+   its pool).
+
+Then the breakdown of the reported cells (chosen or among the k best in some sample,
+the base sites, the OAT sites) on windows around them (:func:`geo_almaty.tiles.breakdown`),
+on which the robust sites and tables are built as in memory.
+
+Memory: a strip task holds what scoring the strip holds (``TilePlan``) plus its model,
+``4 × criteria × cells`` bytes (twice with moving features), a block of sample scores
+(``block_bytes``, at most :data:`.frequency.DEFAULT_BLOCK_BYTES`) and its pools, about
+``36 × pool × (samples + settings)`` bytes. The driver holds one bit per grid cell, the
+merged pools (the same size) and the counts, which are sparse: at most ``samples × k``
+cells are ever chosen, and the ranks are capped by :data:`.frequency.RANK_RECORD_BYTES`.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from ..candidates import square_candidates
+from ..progress import progress_bar
+from ..quantiles import interpolate, quantile_position
+from ..rasterize import grid_rows
+from ..score import score_candidates
+from ..select import pick_spaced, selection_pool_size
+from ..tiles import Tile, TileContext, TiledStudy, TiledScores, breakdown, quiet_connectors
+from ..value_functions import has_relative_bounds, resolve_value_spec
+from .analysis import (_STRICT, RANK_QUANTILES, RobustResult, RobustSettings, check_options, draw_samples, nearby_by_distance,
+                       robust_site_table)
+from .frequency import (DEFAULT_BLOCK_BYTES, SampleDraws, StreamCounts, best_of, exact_scores, ordered, pool_sizes, rank_quantiles,
+                        sample_pools, scoring_values)
+from .model import RobustModel, allocation_at_twice, build_model, layer_district_codes
+from .sensitivity import OAT_COLUMNS, compare, oat_settings
+from .uncertainty import Uncertainty
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StripPools:
+    """What the pools pass keeps of one strip: every draw's best cells (draw ``d`` at ``starts[d]:starts[d + 1]``)."""
+
+    index: int
+    valid: int
+    valid_bits: np.ndarray  # np.packbits of the strip's (rows × width) valid cells
+    starts: np.ndarray
+    cell: np.ndarray  # flat cell of the whole grid
+    score: np.ndarray  # exact, float64
+    x: np.ndarray
+    y: np.ndarray
+    code: np.ndarray  # district code (-1 outside), numbered alike in every strip
+
+
+@dataclass
+class TiledFrequency:
+    """What the frequency GeoTIFF of a tiled run needs, sparse: valid cells as bits, counts and median ranks at the cells that have them."""
+
+    study: TiledStudy
+    valid_bits: dict[int, np.ndarray] = field(repr=False)  # per strip with candidates
+    selected: tuple[np.ndarray, np.ndarray] = field(repr=False)  # (flat cells, counts)
+    top_k: tuple[np.ndarray, np.ndarray] = field(repr=False)
+    rank_p50: tuple[np.ndarray, np.ndarray] = field(repr=False)
+    samples: int = 0
+    radius_m: float = 0.0
+
+    def bands(self, tile: Tile) -> np.ndarray:
+        """``(4, rows, width)`` float32 for the rows of ``tile``, in the order of :data:`.outputs.FREQUENCY_BANDS`."""
+        from ..criteria import reachable_surface
+
+        grid = self.study.grid
+        rows, width = tile.row1 - tile.row0, grid.width
+        bits = self.valid_bits.get(tile.index)
+        valid = np.zeros(rows * width, dtype=bool) if bits is None else np.unpackbits(bits, count=rows * width).astype(bool)
+        lo, hi = tile.row0 * width, tile.row1 * width
+        out = np.full((4, rows * width), np.nan)
+        cells, counts = self.selected
+        if self.radius_m > 0:  # the disc sum of the picks, on the strip and the rows within the radius around it
+            reach = int(self.radius_m // grid.cell_size)
+            r0, r1 = max(tile.row0 - reach, 0), min(tile.row1 + reach, grid.height)
+            here = (cells >= r0 * width) & (cells < r1 * width)
+            surface = np.bincount(cells[here] - r0 * width, weights=counts[here], minlength=(r1 - r0) * width).reshape(r1 - r0, width)
+            nearby = np.rint(reachable_surface(surface, grid_rows(grid, r0, r1), self.radius_m))[tile.row0 - r0:tile.row1 - r0].ravel()
+        else:
+            nearby = _scatter(rows * width, cells, counts, lo, hi)
+        out[0, valid] = nearby[valid] / self.samples
+        out[1, valid] = _scatter(rows * width, *self.selected, lo, hi)[valid] / self.samples
+        out[2, valid] = _scatter(rows * width, *self.top_k, lo, hi)[valid] / self.samples
+        cells, ranks = self.rank_p50
+        here = (cells >= lo) & (cells < hi)
+        out[3, cells[here] - lo] = ranks[here]
+        return out.reshape(4, rows, width).astype(np.float32)
+
+
+def _scatter(size: int, cells: np.ndarray, values: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    out = np.zeros(size)
+    here = (cells >= lo) & (cells < hi)
+    out[cells[here] - lo] = values[here]
+    return out
+
+
+# --- what every strip does --------------------------------------------------------------------------
+
+def strip_model(context: TileContext, tile: Tile, params: dict) -> RobustModel | None:
+    """The strip's rows scored again (bounds of the whole grid) and its part of the model; None without candidates."""
+    study = context.window(tile.row0, tile.row1)
+    candidates = square_candidates(study)
+    if not len(candidates):
+        return None
+    with quiet_connectors():
+        result = score_candidates(context.profile, study, candidates, context.allocations, force_ahp=context.force_ahp,
+                                  value_specs=params["value_specs"], siting=context.siting)
+        return build_model(result, study, context.allocations, params["allocation_specs"], params["flows"], params["uncertainty"],
+                           sources=params["sources"], top_n=params["top_n"], value_specs=params["value_specs"], twice=dict(params["twice"]))
+
+
+def flow_reference_of_tile(context: TileContext, tile: Tile, params: dict) -> dict[int, tuple[np.ndarray, ...]]:
+    """Pass 1: per flow criterion with data-relative bounds, the distinct (supply, change per total) pairs of the candidates not
+    excluded and how many candidates have each."""
+    model = strip_model(context, tile, params)
+    if model is None:
+        return {}
+    kept = ~model.result.excluded
+    out = {}
+    for fc in model.flow_criteria:
+        if has_relative_bounds(fc.value_spec):
+            raw0, delta = fc.raw0[kept], fc.delta[kept]
+            finite = np.isfinite(raw0)
+            out[fc.column] = distinct_pairs(raw0[finite], delta[finite], np.ones(int(finite.sum()), dtype=np.int64))
+    return out
+
+
+def distinct_pairs(a: np.ndarray, b: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct pairs ``(a, b)`` and the sum of ``counts`` of each."""
+    if not len(a):
+        return a, b, counts
+    pairs, inverse = np.unique(np.column_stack([a, b]), axis=0, return_inverse=True)
+    return pairs[:, 0].copy(), pairs[:, 1].copy(), np.bincount(inverse.ravel(), weights=counts, minlength=len(pairs)).astype(np.int64)
+
+
+def pools_of_tile(context: TileContext, tile: Tile, params: dict) -> StripPools:
+    """Pass 2: every sample's and OAT setting's best ``pool`` cells of the strip, with exact scores."""
+    width = context.study.grid.width
+    rows = tile.row1 - tile.row0
+    model = strip_model(context, tile, params)
+    draws: SampleDraws = params["draws"]
+    count = len(draws) + len(params["settings"])
+    if model is None or not len(model.valid):
+        empty = np.zeros(0, dtype=np.int64)
+        return StripPools(tile.index, 0, np.packbits(np.zeros(rows * width, dtype=bool)), np.zeros(count + 1, dtype=np.int64), empty,
+                          empty.astype(float), empty.astype(float), empty.astype(float), empty)
+    pool = params["pool"]
+    orders: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    for _, order, score in sample_pools(model, draws, pool, block_bytes=params["block_bytes"]):
+        orders.append(order)
+        scores.append(score)
+    values = scoring_values(model)
+    for weights, factors, specs in params["settings"]:
+        setting = exact_scores(model, weights, factors, values, specs)
+        order = best_of(setting, pool)
+        orders.append(order)
+        scores.append(setting[order])
+    order = np.concatenate(orders)
+    valid = np.zeros(rows * width, dtype=bool)
+    local = model.candidates.cell[model.valid]
+    valid[local] = True
+    return StripPools(tile.index, len(model.valid), np.packbits(valid), np.concatenate([[0], np.cumsum([len(o) for o in orders])]),
+                      local[order] + tile.row0 * width, np.concatenate(scores), model.x[order], model.y[order], model.codes[order])
+
+
+def ranks_of_tile(context: TileContext, tile: Tile, params: dict) -> list[np.ndarray]:
+    """Pass 3: for each query (a setting, or None for the base scores; scores and flat cells), how many cells of the strip score
+    higher, or the same with a smaller cell."""
+    model = strip_model(context, tile, params)
+    queries = params["queries"]
+    if model is None or not len(model.valid):
+        return [np.zeros(len(q[1]), dtype=np.int64) for q in queries]
+    cells = model.candidates.cell[model.valid] + tile.row0 * context.study.grid.width
+    values = scoring_values(model)
+    out = []
+    for setting, q_score, q_cell in queries:
+        if setting is None:
+            scores = model.base_score
+        else:
+            weights, factors, specs = params["settings"][setting]
+            scores = exact_scores(model, weights, factors, values, specs)
+        out.append(count_better(scores, cells, q_score, q_cell))
+    return out
+
+
+def count_better(scores: np.ndarray, cells: np.ndarray, q_score: np.ndarray, q_cell: np.ndarray) -> np.ndarray:
+    """For each query, the cells scoring higher than ``q_score``, or the same with a smaller cell (-inf and NaN never count)."""
+    finite = np.isfinite(scores)
+    s, c = scores[finite], cells[finite]
+    order = np.argsort(s, kind="stable")
+    s, c = s[order], c[order]
+    above = np.searchsorted(s, q_score, side="right")
+    same = np.searchsorted(s, q_score, side="left")
+    out = len(s) - above
+    for i in np.flatnonzero(above > same):  # exact ties (rare): count the tied cells before the query's
+        out[i] += int((c[same[i]:above[i]] < q_cell[i]).sum())
+    return out.astype(np.int64)
+
+
+# --- the driver ---------------------------------------------------------------------------------------
+
+def weighted_quantile(values: np.ndarray, counts: np.ndarray, q: float) -> float:
+    """numpy's linear ``q`` quantile of ``values`` each repeated ``counts`` times (0.0 when empty, as ``resolve_bound``)."""
+    n = int(counts.sum())
+    if n == 0:
+        return 0.0
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(counts[order])
+    low, high, t = quantile_position(n, q)
+    at = np.searchsorted(cumulative, [low, high], side="right")
+    return interpolate(values[order][at[0]], values[order][at[1]], t)
+
+
+def flow_specs(model: RobustModel, references: dict[int, tuple[np.ndarray, ...]], factors: dict[str, float]) -> dict[int, dict]:
+    """The value specs of the flow criteria with data-relative bounds at allocation-total ``factors``, resolved over the whole grid."""
+    out = {}
+    for fc in model.flow_criteria:
+        if fc.column in references:
+            raw0, delta, counts = references[fc.column]
+            raw = raw0 + (factors.get(fc.allocation, 1.0) - 1.0) * delta  # as flow_contribution computes each candidate's
+            out[fc.column] = resolve_value_spec(fc.value_spec, where=f"criteria/{model.result.criteria[fc.column]['id']}/value",
+                                                quantile=lambda q, r=raw, c=counts: weighted_quantile(r, c, q))
+    return out
+
+
+def _merge_pools(parts: list[StripPools], d: int, limit: int) -> tuple[np.ndarray, ...]:
+    """Draw ``d``'s best ``limit`` cells over the strips: flat cells, scores, x, y, codes (best first, ties by cell)."""
+    pieces = [tuple(a[p.starts[d]:p.starts[d + 1]] for a in (p.cell, p.score, p.x, p.y, p.code)) for p in parts]
+    cell, score, x, y, code = (np.concatenate(column) for column in zip(*pieces))
+    order = np.lexsort((cell, -score))[:limit]
+    return cell[order], score[order], x[order], y[order], code[order]
+
+
+class _KnownRanks:
+    """An OAT outcome in subset indices whose ranks of given cells are already known (see :class:`.sensitivity.Outcome`)."""
+
+    def __init__(self, chosen: np.ndarray, top_k: np.ndarray, ranks: dict[int, float]):
+        self.chosen, self.top_k, self.ranks = chosen, top_k, ranks
+
+    def ranks_of(self, cells: np.ndarray) -> np.ndarray:
+        return np.array([self.ranks[int(c)] for c in cells], dtype=np.float64)
+
+
+def analyse_tiled_robustness(scores: TiledScores, selection: pd.DataFrame, result, study: TiledStudy, allocations: dict,
+                             allocation_specs: dict[str, dict], flows: pd.DataFrame, uncertainty: Uncertainty | None, *, engine,
+                             samples: int, seed: int, top_n: int | None, concentration: float, sources: tuple[str, ...],
+                             threshold: float, match_radius_m: float | None, rank_pool: int, weight_change: float,
+                             force_ahp: bool = False, progress: bool = False):
+    """:func:`.analysis.analyse_robustness` of a profile scored in tiles (``scores``, ``selection`` and the breakdown ``result`` of
+    :func:`geo_almaty.tiles.score_tiled`), strip by strip on ``engine``; the result's candidates are the reported cells only and
+    its ``surface`` draws the frequency GeoTIFF strip by strip."""
+    profile = result.profile
+    context = TileContext(study, profile, allocations, scores.siting, force_ahp)
+    width = study.grid.width
+    params = {"value_specs": scores.value_specs, "allocation_specs": allocation_specs, "flows": flows, "uncertainty": uncertainty,
+              "sources": sources, "top_n": top_n, "twice": {}, "block_bytes": DEFAULT_BLOCK_BYTES // max(engine.concurrency, 1)}
+
+    # the model's structure (criteria that move, totals, point layers, notes) from one row holding a base site
+    base_cells = result.candidates.cell[selection["candidate"].to_numpy()]
+    row = int(base_cells[0] // width) if len(base_cells) else 0
+    structure = strip_model(context, Tile(-1, row, row + 1), params)
+    radius = check_options(structure, samples=samples, concentration=concentration, threshold=threshold, match_radius_m=match_radius_m)
+    params["top_n"] = structure.top_n
+    params["twice"] = {aid: allocation_at_twice(aid, allocation_specs[aid], flows, study) for aid in structure.totals}
+    draws, inconsistent = draw_samples(structure, uncertainty, flows, samples=samples, seed=seed, concentration=concentration)
+    settings = [(structure.weights, {}, {})] + [(w, f, {}) for _, w, f in oat_settings(structure, uncertainty, flows, weight_change)]
+    tiles = [t for t, n in zip(study.tiles, study.counts) if n]
+
+    # 1. the whole grid's bounds of flow criteria that need them, per sample and setting
+    if any(has_relative_bounds(fc.value_spec) for fc in structure.flow_criteria):
+        merged: dict[int, list[tuple[np.ndarray, ...]]] = {}
+        for part in progress_bar(engine.map(flow_reference_of_tile, context, tiles, params), desc=f"flow bounds {profile.id}",
+                                 unit="tile", total=len(tiles), enabled=progress):
+            for column, pairs in part.items():
+                merged.setdefault(column, []).append(pairs)
+        references = {column: distinct_pairs(*(np.concatenate(c) for c in zip(*pieces))) for column, pieces in merged.items()}
+        per_sample = [flow_specs(structure, references, {a: float(f[s]) for a, f in draws.total_factors.items()}) for s in range(samples)]
+        draws.flow_specs = {column: [specs[column] for specs in per_sample] for column in references}
+        settings = [(w, f, flow_specs(structure, references, f)) for w, f, _ in settings]
+
+    # 2. every sample's and setting's pool, merged over the strips
+    k = structure.top_n
+    rank_pool, pool = pool_sizes(samples, k, selection_pool_size(k), rank_pool)
+    params.update(draws=draws, settings=settings, pool=pool)
+    parts = sorted(progress_bar(engine.map(pools_of_tile, context, tiles, params), desc=f"robust {profile.id}", unit="tile",
+                                total=len(tiles), enabled=progress), key=lambda p: p.index)
+    n = sum(p.valid for p in parts)
+    rank_pool, pool = pool_sizes(samples, k, selection_pool_size(k), rank_pool, n)
+    choose = min(n, selection_pool_size(k))
+    chosen_cells, top_cells, rank_cells, rank_values, picks = [], [], [], [], np.zeros(samples, dtype=np.int64)
+    outcomes = []
+    for d in range(samples + len(settings)):
+        cell, score, x, y, code = _merge_pools(parts, d, pool if d < samples else min(n, params["pool"]))
+        head = np.arange(min(choose, len(cell))) if d < samples else np.arange(min(n, max(choose, k), len(cell)))
+        chosen = pick_spaced(head, x, y, code, k, structure.spacing_m, structure.per_district)
+        if d < samples:
+            chosen_cells.append(cell[chosen])
+            top_cells.append(cell[:k])
+            picks[d] = len(chosen)
+            rank_cells.append(cell[:rank_pool])
+            rank_values.append(np.arange(1, min(rank_pool, len(cell)) + 1, dtype=np.int32))
+        else:
+            outcomes.append((cell, score, chosen))
+    selected_ids, selected_counts = np.unique(np.concatenate(chosen_cells), return_counts=True)
+    top_ids, top_counts = np.unique(np.concatenate(top_cells), return_counts=True)
+    rank_cells, rank_values = np.concatenate(rank_cells), np.concatenate(rank_values)
+
+    # the reported cells: their breakdown and the subset model on which tables are built as in memory
+    oat_cells = [cell[chosen] for cell, _, chosen in outcomes] + [cell[:k] for cell, _, _ in outcomes]
+    cells = np.unique(np.concatenate([selected_ids, top_ids, base_cells, *oat_cells]).astype(np.int64))
+    sub = breakdown(context, cells, scores.value_specs, progress=progress)
+    model = build_model(sub, study, allocations, allocation_specs, flows, uncertainty, sources=sources, top_n=k,
+                        value_specs=scores.value_specs, twice=dict(params["twice"]), fixed_excluded=np.zeros(len(cells), dtype=bool))
+
+    def at(ids: np.ndarray) -> np.ndarray:
+        return np.searchsorted(cells, ids)
+
+    counts = StreamCounts(samples, np.bincount(at(selected_ids), selected_counts, len(cells)).astype(np.int64),
+                          np.bincount(at(top_ids), top_counts, len(cells)).astype(np.int64), picks, np.zeros(0, np.int32),
+                          np.zeros(0, np.int32), rank_pool)
+    reported = np.isin(rank_cells, cells)
+    counts.rank_cells, counts.rank_values = at(rank_cells[reported]).astype(np.int32), rank_values[reported]
+    selected, top_k = counts.selected / samples, counts.top_k / samples
+    nearby = (counts.selected if radius <= 0 else
+              nearby_by_distance(model.x, model.y, model.x, model.y, counts.selected.astype(np.float64), radius * _STRICT)) / samples
+    quantiles = rank_quantiles(counts, len(cells), RANK_QUANTILES)
+
+    # 3. ranks: of every reported cell at the base scores, and of the base sites in each OAT setting beyond its pool
+    base_out = [(cell, chosen) for cell, _, chosen in outcomes]
+    base_chosen = base_out[0][0][base_out[0][1]]
+    queries: list[tuple[int | None, np.ndarray, np.ndarray]] = [(None, model.base_score[np.isfinite(model.base_score)],
+                                                                 cells[np.isfinite(model.base_score)])]
+    known: list[dict[int, float]] = []
+    for i, (cell, score, _) in enumerate(outcomes):
+        position = {int(c): p + 1.0 for p, c in enumerate(cell)}
+        known.append({int(c): position[int(c)] for c in base_chosen if int(c) in position})
+        beyond = np.array([c for c in base_chosen if int(c) not in position], dtype=np.int64)
+        if len(beyond):
+            w, f, specs = settings[i]
+            queries.append((i, exact_scores(model, w, f, scoring_values(model), specs)[at(beyond)], beyond))
+    params.update(queries=queries)
+    totals = [np.zeros(len(q[1]), dtype=np.int64) for q in queries]
+    for part in progress_bar(engine.map(ranks_of_tile, context, tiles, params), desc=f"ranks {profile.id}", unit="tile", total=len(tiles),
+                             enabled=progress):
+        for total, counted in zip(totals, part):
+            total += counted
+    base_rank = np.full(len(cells), np.nan)
+    base_rank[np.isfinite(model.base_score)] = totals[0] + 1.0
+    for (i, _, beyond), total in zip(queries[1:], totals[1:]):
+        known[i].update({int(c): float(r) + 1.0 for c, r in zip(beyond, total)})
+
+    def outcome(i: int) -> _KnownRanks:
+        cell, _, chosen = outcomes[i]
+        return _KnownRanks(at(cell[chosen]), at(cell[:k]), {int(at(np.array([c]))[0]): r for c, r in known[i].items()})
+
+    rows = [{**row, **compare(model, outcome(0), outcome(i + 1), radius * _STRICT)}
+            for i, (row, _, _) in enumerate(oat_settings(structure, uncertainty, flows, weight_change))]
+    oat = pd.DataFrame(rows, columns=OAT_COLUMNS)
+    base_selection = selection.copy()
+    base_selection["candidate"] = at(base_cells)
+    robust = robust_site_table(model, selected, top_k, nearby, threshold, radius * _STRICT, base_selection)
+    notes = list(structure.notes)
+    if (picks < k).any():
+        notes.append(f"{int((picks < k).sum())} of {samples} samples found fewer than {k} sites among the best {choose} candidates "
+                     "that the selection rule (spacing, per-district cap) accepts")
+    median = quantile_column(counts, rank_cells, rank_values, samples)
+    surface = TiledFrequency(study, {p.index: p.valid_bits for p in parts}, (selected_ids, selected_counts.astype(np.float64)),
+                             (top_ids, top_counts.astype(np.float64)), median, samples, radius * _STRICT)
+    settings_ = RobustSettings(samples, seed, concentration, tuple(sources), k, threshold, radius, rank_pool, weight_change)
+    log.info("%s: %d samples in %d strips, %d robust sites (≥ %.0f %%)", profile.id, samples, len(tiles), len(robust), threshold * 100)
+    return RobustResult(model, settings_, counts, selected, top_k, nearby, quantiles, base_rank, base_selection, robust, oat,
+                        inconsistent, notes, surface=surface)
+
+
+def quantile_column(counts: StreamCounts, rank_cells: np.ndarray, rank_values: np.ndarray, samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """(flat cells, median rank) of every cell whose median rank lies within the recorded pool (the GeoTIFF's rank band)."""
+    ids, compact = np.unique(rank_cells, return_inverse=True)
+    median = rank_quantiles(replace(counts, rank_cells=compact.astype(np.int64), rank_values=rank_values, samples=samples), len(ids), (0.5,))[:, 0]
+    known = np.isfinite(median)
+    return ids[known], median[known]
