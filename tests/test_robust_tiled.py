@@ -57,11 +57,11 @@ def inputs_for(catalog: Path, profile: Path, **options):
     return replace(inputs, allocation_specs=specs, allocations=allocations)
 
 
-def analyse(inputs, profile: Path):
+def analyse(inputs, profile: Path, **options):
     from geo_almaty.pipeline import analyse_facility_robustness, score_facility
 
     outcome = score_facility(inputs, profile)
-    return analyse_facility_robustness(inputs, outcome, samples=40, seed=11)
+    return analyse_facility_robustness(inputs, outcome, samples=40, seed=11, **options)
 
 
 def frequency_bands(result, inputs, folder: Path) -> np.ndarray:
@@ -115,6 +115,21 @@ def test_robustness_in_strips_and_on_dask_equals_the_in_memory_analysis(world, t
     assert dask_inputs.study.plan.tiles >= 3
     assert_same(memory, on_dask)
     assert np.array_equal(frequency_bands(on_dask, dask_inputs, tmp_path / "dask"), expected, equal_nan=True)
+
+
+def test_pools_smaller_than_the_grid_give_the_same_ranks(world, monkeypatch):
+    """With a selection pool and a rank pool far below the grid's cells, ranks beyond the pools (the base ranks of reported
+    cells, the base sites' rank shift in an OAT setting) are counted over the strips and equal the in-memory ones."""
+    from geo_almaty import select
+
+    monkeypatch.setattr(select, "MIN_POOL", 5)  # the spacing walk looks at the best 5 cells, 4 of them ranked
+    monkeypatch.setattr(select, "POOL_FACTOR", 1)
+    catalog, profile = world
+    memory_inputs = inputs_for(catalog, profile)
+    memory = analyse(memory_inputs, profile, rank_pool=4)
+    tiled = analyse(inputs_for(catalog, profile, tile_cells=4 * memory_inputs.study.grid.width), profile, rank_pool=4)
+    assert tiled.settings.rank_pool == 4 and memory.oat["max_rank_shift"].max() > 5  # some base site left an OAT setting's pool
+    assert_same(memory, tiled)
 
 
 def test_cli_robust_runs_in_tiles_above_the_budget(world, tmp_path, capsys):
