@@ -1,6 +1,6 @@
 """Streaming top-k counts over many samples, without ever holding samples × cells.
 
-Samples are scored in blocks: for a weighted linear combination the scores of a
+Samples are screened in blocks: for a weighted linear combination the scores of a
 block are one float32 matrix product ``weights (block × criteria) @ values
 (criteria × cells)``. For every sample only a short *prefix* of the ranking is
 needed (the best ``pool`` cells: exact ranks for the best ``rank_pool``, the
@@ -8,10 +8,14 @@ plain top k, and the profile's spacing rule over the cells
 :func:`geo_almaty.select.select_sites` examines). It is found exactly without
 sorting all cells:
 
-1. a lower bound ``t`` of the pool-th best score is the pool-th best score among
-   a fixed *pilot* set (the best cells at the base weights);
-2. every cell scoring at least ``t`` is gathered (``flatnonzero``) and only those
-   are sorted (score descending, ties by candidate order, as ``select_sites``).
+1. a lower bound ``t`` of the pool-th best score is the pool-th best float32 score
+   among a fixed *pilot* set (the best cells at the base weights), less a slack
+   far above float32 round-off;
+2. every cell whose float32 score reaches ``t`` gets its exact float64 score, summed
+   criterion by criterion (:func:`weighted_sum`: a cell's score is the same float
+   whichever cells it is computed with, which a matrix product does not promise),
+   and only those are sorted (score descending, ties by candidate order, as
+   ``select_sites``). Strips of a tiled grid (:mod:`.tiled`) find the same scores.
 
 With moving features the block holds lower and upper score bounds instead; cells
 whose upper bound reaches the pool-th best lower bound get exact distances.
@@ -108,7 +112,9 @@ def weighted_sum(weights: np.ndarray, values: np.ndarray, cells: np.ndarray | No
 
     A cell's sum is the same float whichever other cells it is computed with (a matrix
     product's rounding can depend on the block and the BLAS kernel), so scores are equal
-    in memory and strip by strip (:mod:`.tiled`).
+    in memory and strip by strip (:mod:`.tiled`); :func:`geo_almaty.aggregate.row_sums` does
+    the same for a ``(cells × criteria)`` float64 matrix, this one reads the model's
+    ``(criteria × cells)`` float32 values without a copy of them all.
     """
     out = np.zeros(values.shape[1] if cells is None else len(cells))
     for c in np.flatnonzero(weights):

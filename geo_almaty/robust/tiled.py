@@ -38,7 +38,7 @@ cells are ever chosen, and the ranks are capped by :data:`.frequency.RANK_RECORD
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -53,9 +53,9 @@ from ..tiles import Tile, TileContext, TiledStudy, TiledScores, breakdown, quiet
 from ..value_functions import has_relative_bounds, resolve_value_spec
 from .analysis import (_STRICT, RANK_QUANTILES, RobustResult, RobustSettings, check_options, draw_samples, nearby_by_distance,
                        robust_site_table)
-from .frequency import (DEFAULT_BLOCK_BYTES, SampleDraws, StreamCounts, best_of, exact_scores, ordered, pool_sizes, rank_quantiles,
+from .frequency import (DEFAULT_BLOCK_BYTES, SampleDraws, StreamCounts, best_of, exact_scores, pool_sizes, rank_quantiles,
                         sample_pools, scoring_values)
-from .model import RobustModel, allocation_at_twice, build_model, layer_district_codes
+from .model import RobustModel, build_model
 from .sensitivity import OAT_COLUMNS, compare, oat_settings
 from .uncertainty import Uncertainty
 
@@ -136,7 +136,7 @@ def strip_model(context: TileContext, tile: Tile, params: dict) -> RobustModel |
         result = score_candidates(context.profile, study, candidates, context.allocations, force_ahp=context.force_ahp,
                                   value_specs=params["value_specs"], siting=context.siting)
         return build_model(result, study, context.allocations, params["allocation_specs"], params["flows"], params["uncertainty"],
-                           sources=params["sources"], top_n=params["top_n"], value_specs=params["value_specs"], twice=dict(params["twice"]))
+                           sources=params["sources"], top_n=params["top_n"], value_specs=params["value_specs"], twice=params["twice"])
 
 
 def flow_reference_of_tile(context: TileContext, tile: Tile, params: dict) -> dict[int, tuple[np.ndarray, ...]]:
@@ -263,45 +263,56 @@ def _merge_pools(parts: list[StripPools], d: int, limit: int) -> tuple[np.ndarra
 
 
 class _KnownRanks:
-    """An OAT outcome in subset indices whose ranks of given cells are already known (see :class:`.sensitivity.Outcome`)."""
+    """An OAT outcome (chosen sites and k best, as indices of the reported cells) whose ranks of the base sites are known
+    (see :class:`.sensitivity.Outcome`)."""
 
-    def __init__(self, chosen: np.ndarray, top_k: np.ndarray, ranks: dict[int, float]):
-        self.chosen, self.top_k, self.ranks = chosen, top_k, ranks
+    def __init__(self, chosen: np.ndarray, top_k: np.ndarray, sites: np.ndarray, ranks: np.ndarray):
+        self.chosen, self.top_k, self.rank = chosen, top_k, dict(zip(sites.tolist(), ranks.tolist()))
 
     def ranks_of(self, cells: np.ndarray) -> np.ndarray:
-        return np.array([self.ranks[int(c)] for c in cells], dtype=np.float64)
+        return np.array([self.rank[c] for c in cells.tolist()], dtype=np.float64)
+
+
+def positions_in(order: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """1-based position of each of ``cells`` in ``order`` (distinct), NaN where absent."""
+    sorter = np.argsort(order)
+    at = np.minimum(np.searchsorted(order, cells, sorter=sorter), max(len(order) - 1, 0))
+    found = order[sorter[at]] == cells if len(order) else np.zeros(len(cells), dtype=bool)
+    return np.where(found, sorter[at] + 1.0, np.nan) if len(order) else np.full(len(cells), np.nan)
 
 
 def analyse_tiled_robustness(scores: TiledScores, selection: pd.DataFrame, result, study: TiledStudy, allocations: dict,
                              allocation_specs: dict[str, dict], flows: pd.DataFrame, uncertainty: Uncertainty | None, *, engine,
                              samples: int, seed: int, top_n: int | None, concentration: float, sources: tuple[str, ...],
                              threshold: float, match_radius_m: float | None, rank_pool: int, weight_change: float,
-                             force_ahp: bool = False, progress: bool = False):
+                             force_ahp: bool = False, progress: bool = False) -> RobustResult:
     """:func:`.analysis.analyse_robustness` of a profile scored in tiles (``scores``, ``selection`` and the breakdown ``result`` of
     :func:`geo_almaty.tiles.score_tiled`), strip by strip on ``engine``; the result's candidates are the reported cells only and
     its ``surface`` draws the frequency GeoTIFF strip by strip."""
     profile = result.profile
     context = TileContext(study, profile, allocations, scores.siting, force_ahp)
-    width = study.grid.width
     params = {"value_specs": scores.value_specs, "allocation_specs": allocation_specs, "flows": flows, "uncertainty": uncertainty,
               "sources": sources, "top_n": top_n, "twice": {}, "block_bytes": DEFAULT_BLOCK_BYTES // max(engine.concurrency, 1)}
-
-    # the model's structure (criteria that move, totals, point layers, notes) from one row holding a base site
-    base_cells = result.candidates.cell[selection["candidate"].to_numpy()]
-    row = int(base_cells[0] // width) if len(base_cells) else 0
-    structure = strip_model(context, Tile(-1, row, row + 1), params)
-    radius = check_options(structure, samples=samples, concentration=concentration, threshold=threshold, match_radius_m=match_radius_m)
-    params["top_n"] = structure.top_n
-    params["twice"] = {aid: allocation_at_twice(aid, allocation_specs[aid], flows, study) for aid in structure.totals}
-    draws, inconsistent = draw_samples(structure, uncertainty, flows, samples=samples, seed=seed, concentration=concentration)
-    settings = [(structure.weights, {}, {})] + [(w, f, {}) for _, w, f in oat_settings(structure, uncertainty, flows, weight_change)]
     tiles = [t for t, n in zip(study.tiles, study.counts) if n]
 
-    # 1. the whole grid's bounds of flow criteria that need them, per sample and setting
+    def passes(task, desc: str):
+        return progress_bar(engine.map(task, context, tiles, params), desc=f"{desc} {profile.id}", unit="tile", total=len(tiles),
+                            enabled=progress)
+
+    # the model's structure (criteria that move, totals, point layers, notes) from the row of the first base site
+    base_cells = result.candidates.cell[selection["candidate"].to_numpy()]
+    row = int(base_cells[0] // study.grid.width)
+    structure = strip_model(context, Tile(-1, row, row + 1), params)  # also fills params["twice"]: allocations at twice their total
+    radius = check_options(structure, samples=samples, concentration=concentration, threshold=threshold, match_radius_m=match_radius_m)
+    k = params["top_n"] = structure.top_n
+    draws, inconsistent = draw_samples(structure, uncertainty, flows, samples=samples, seed=seed, concentration=concentration)
+    oat = oat_settings(structure, uncertainty, flows, weight_change)
+    settings = [(structure.weights, {}, {})] + [(w, f, {}) for _, w, f in oat]  # the base setting first
+
+    # 1. per sample and setting, the whole grid's bound of a flow criterion that needs one
     if any(has_relative_bounds(fc.value_spec) for fc in structure.flow_criteria):
         merged: dict[int, list[tuple[np.ndarray, ...]]] = {}
-        for part in progress_bar(engine.map(flow_reference_of_tile, context, tiles, params), desc=f"flow bounds {profile.id}",
-                                 unit="tile", total=len(tiles), enabled=progress):
+        for part in passes(flow_reference_of_tile, "flow bounds"):
             for column, pairs in part.items():
                 merged.setdefault(column, []).append(pairs)
         references = {column: distinct_pairs(*(np.concatenate(c) for c in zip(*pieces))) for column, pieces in merged.items()}
@@ -309,103 +320,88 @@ def analyse_tiled_robustness(scores: TiledScores, selection: pd.DataFrame, resul
         draws.flow_specs = {column: [specs[column] for specs in per_sample] for column in references}
         settings = [(w, f, flow_specs(structure, references, f)) for w, f, _ in settings]
 
-    # 2. every sample's and setting's pool, merged over the strips
-    k = structure.top_n
-    rank_pool, pool = pool_sizes(samples, k, selection_pool_size(k), rank_pool)
-    params.update(draws=draws, settings=settings, pool=pool)
-    parts = sorted(progress_bar(engine.map(pools_of_tile, context, tiles, params), desc=f"robust {profile.id}", unit="tile",
-                                total=len(tiles), enabled=progress), key=lambda p: p.index)
+    # 2. every sample's and setting's pool, merged over the strips; counts as stream_selection keeps them
+    params.update(draws=draws, settings=settings, pool=pool_sizes(samples, k, selection_pool_size(k), rank_pool)[1])
+    parts = sorted(passes(pools_of_tile, "robust"), key=lambda p: p.index)
     n = sum(p.valid for p in parts)
     rank_pool, pool = pool_sizes(samples, k, selection_pool_size(k), rank_pool, n)
     choose = min(n, selection_pool_size(k))
-    chosen_cells, top_cells, rank_cells, rank_values, picks = [], [], [], [], np.zeros(samples, dtype=np.int64)
-    outcomes = []
+    chosen_cells, top_cells, rank_cells, picks, outcomes = [], [], [], np.zeros(samples, dtype=np.int64), []
     for d in range(samples + len(settings)):
-        cell, score, x, y, code = _merge_pools(parts, d, pool if d < samples else min(n, params["pool"]))
-        head = np.arange(min(choose, len(cell))) if d < samples else np.arange(min(n, max(choose, k), len(cell)))
+        cell, _, x, y, code = _merge_pools(parts, d, pool if d < samples else min(n, params["pool"]))
+        head = np.arange(min(choose if d < samples else max(choose, k), len(cell)))  # as stream_selection / evaluate_setting
         chosen = pick_spaced(head, x, y, code, k, structure.spacing_m, structure.per_district)
         if d < samples:
             chosen_cells.append(cell[chosen])
             top_cells.append(cell[:k])
-            picks[d] = len(chosen)
             rank_cells.append(cell[:rank_pool])
-            rank_values.append(np.arange(1, min(rank_pool, len(cell)) + 1, dtype=np.int32))
+            picks[d] = len(chosen)
         else:
-            outcomes.append((cell, score, chosen))
+            outcomes.append((cell, chosen))
+    rank_values = np.concatenate([np.arange(1, len(c) + 1, dtype=np.int32) for c in rank_cells])
+    rank_cells = np.concatenate(rank_cells)
     selected_ids, selected_counts = np.unique(np.concatenate(chosen_cells), return_counts=True)
     top_ids, top_counts = np.unique(np.concatenate(top_cells), return_counts=True)
-    rank_cells, rank_values = np.concatenate(rank_cells), np.concatenate(rank_values)
 
-    # the reported cells: their breakdown and the subset model on which tables are built as in memory
-    oat_cells = [cell[chosen] for cell, _, chosen in outcomes] + [cell[:k] for cell, _, _ in outcomes]
-    cells = np.unique(np.concatenate([selected_ids, top_ids, base_cells, *oat_cells]).astype(np.int64))
+    # the reported cells: their breakdown, and the model of them on which the tables are built as in memory
+    cells = np.unique(np.concatenate([selected_ids, top_ids, base_cells, *(c[chosen] for c, chosen in outcomes),
+                                      *(c[:k] for c, _ in outcomes)]).astype(np.int64))
     sub = breakdown(context, cells, scores.value_specs, progress=progress)
     model = build_model(sub, study, allocations, allocation_specs, flows, uncertainty, sources=sources, top_n=k,
-                        value_specs=scores.value_specs, twice=dict(params["twice"]), fixed_excluded=np.zeros(len(cells), dtype=bool))
-
-    def at(ids: np.ndarray) -> np.ndarray:
-        return np.searchsorted(cells, ids)
-
-    counts = StreamCounts(samples, np.bincount(at(selected_ids), selected_counts, len(cells)).astype(np.int64),
-                          np.bincount(at(top_ids), top_counts, len(cells)).astype(np.int64), picks, np.zeros(0, np.int32),
-                          np.zeros(0, np.int32), rank_pool)
-    reported = np.isin(rank_cells, cells)
-    counts.rank_cells, counts.rank_values = at(rank_cells[reported]).astype(np.int32), rank_values[reported]
-    selected, top_k = counts.selected / samples, counts.top_k / samples
+                        value_specs=scores.value_specs, twice=params["twice"], fixed_excluded=np.zeros(len(cells), dtype=bool))
+    at = np.searchsorted  # flat cells -> indices of the reported cells: at(cells, ids)
+    counts = StreamCounts(samples, np.bincount(at(cells, selected_ids), selected_counts, len(cells)).astype(np.int64),
+                          np.bincount(at(cells, top_ids), top_counts, len(cells)).astype(np.int64), picks,
+                          at(cells, rank_cells[np.isin(rank_cells, cells)]).astype(np.int32), rank_values[np.isin(rank_cells, cells)],
+                          rank_pool)
     nearby = (counts.selected if radius <= 0 else
               nearby_by_distance(model.x, model.y, model.x, model.y, counts.selected.astype(np.float64), radius * _STRICT)) / samples
-    quantiles = rank_quantiles(counts, len(cells), RANK_QUANTILES)
 
-    # 3. ranks: of every reported cell at the base scores, and of the base sites in each OAT setting beyond its pool
-    base_out = [(cell, chosen) for cell, _, chosen in outcomes]
-    base_chosen = base_out[0][0][base_out[0][1]]
-    queries: list[tuple[int | None, np.ndarray, np.ndarray]] = [(None, model.base_score[np.isfinite(model.base_score)],
-                                                                 cells[np.isfinite(model.base_score)])]
-    known: list[dict[int, float]] = []
-    for i, (cell, score, _) in enumerate(outcomes):
-        position = {int(c): p + 1.0 for p, c in enumerate(cell)}
-        known.append({int(c): position[int(c)] for c in base_chosen if int(c) in position})
-        beyond = np.array([c for c in base_chosen if int(c) not in position], dtype=np.int64)
-        if len(beyond):
+    # 3. ranks over every strip: the reported cells' at the base scores, the base sites' in each OAT setting beyond its pool
+    base_sites = outcomes[0][0][outcomes[0][1]]
+    finite = np.isfinite(model.base_score)
+    queries: list[tuple[int | None, np.ndarray, np.ndarray]] = [(None, model.base_score[finite], cells[finite])]
+    ranks = [positions_in(cell, base_sites) for cell, _ in outcomes]
+    for i, known in enumerate(ranks):
+        if np.isnan(known).any():
             w, f, specs = settings[i]
-            queries.append((i, exact_scores(model, w, f, scoring_values(model), specs)[at(beyond)], beyond))
+            beyond = base_sites[np.isnan(known)]
+            queries.append((i, exact_scores(model, w, f, scoring_values(model), specs)[at(cells, beyond)], beyond))
     params.update(queries=queries)
     totals = [np.zeros(len(q[1]), dtype=np.int64) for q in queries]
-    for part in progress_bar(engine.map(ranks_of_tile, context, tiles, params), desc=f"ranks {profile.id}", unit="tile", total=len(tiles),
-                             enabled=progress):
+    for part in passes(ranks_of_tile, "ranks"):
         for total, counted in zip(totals, part):
             total += counted
     base_rank = np.full(len(cells), np.nan)
-    base_rank[np.isfinite(model.base_score)] = totals[0] + 1.0
-    for (i, _, beyond), total in zip(queries[1:], totals[1:]):
-        known[i].update({int(c): float(r) + 1.0 for c, r in zip(beyond, total)})
+    base_rank[finite] = totals[0] + 1.0
+    for (i, _, _), total in zip(queries[1:], totals[1:]):
+        ranks[i][np.isnan(ranks[i])] = total + 1.0
 
     def outcome(i: int) -> _KnownRanks:
-        cell, _, chosen = outcomes[i]
-        return _KnownRanks(at(cell[chosen]), at(cell[:k]), {int(at(np.array([c]))[0]): r for c, r in known[i].items()})
+        cell, chosen = outcomes[i]
+        return _KnownRanks(at(cells, cell[chosen]), at(cells, cell[:k]), at(cells, base_sites), ranks[i])
 
-    rows = [{**row, **compare(model, outcome(0), outcome(i + 1), radius * _STRICT)}
-            for i, (row, _, _) in enumerate(oat_settings(structure, uncertainty, flows, weight_change))]
-    oat = pd.DataFrame(rows, columns=OAT_COLUMNS)
-    base_selection = selection.copy()
-    base_selection["candidate"] = at(base_cells)
+    table = pd.DataFrame([{**row, **compare(model, outcome(0), outcome(i), radius * _STRICT)} for i, (row, _, _) in enumerate(oat, start=1)],
+                         columns=OAT_COLUMNS)
+    base_selection = selection.assign(candidate=at(cells, base_cells))
+    selected, top_k = counts.selected / samples, counts.top_k / samples
     robust = robust_site_table(model, selected, top_k, nearby, threshold, radius * _STRICT, base_selection)
     notes = list(structure.notes)
     if (picks < k).any():
         notes.append(f"{int((picks < k).sum())} of {samples} samples found fewer than {k} sites among the best {choose} candidates "
                      "that the selection rule (spacing, per-district cap) accepts")
-    median = quantile_column(counts, rank_cells, rank_values, samples)
     surface = TiledFrequency(study, {p.index: p.valid_bits for p in parts}, (selected_ids, selected_counts.astype(np.float64)),
-                             (top_ids, top_counts.astype(np.float64)), median, samples, radius * _STRICT)
-    settings_ = RobustSettings(samples, seed, concentration, tuple(sources), k, threshold, radius, rank_pool, weight_change)
+                             (top_ids, top_counts.astype(np.float64)), median_ranks(rank_cells, rank_values, samples), samples, radius * _STRICT)
     log.info("%s: %d samples in %d strips, %d robust sites (≥ %.0f %%)", profile.id, samples, len(tiles), len(robust), threshold * 100)
-    return RobustResult(model, settings_, counts, selected, top_k, nearby, quantiles, base_rank, base_selection, robust, oat,
-                        inconsistent, notes, surface=surface)
+    return RobustResult(model, RobustSettings(samples, seed, concentration, tuple(sources), k, threshold, radius, rank_pool, weight_change),
+                        counts, selected, top_k, nearby, rank_quantiles(counts, len(cells), RANK_QUANTILES), base_rank, base_selection,
+                        robust, table, inconsistent, notes, surface=surface)
 
 
-def quantile_column(counts: StreamCounts, rank_cells: np.ndarray, rank_values: np.ndarray, samples: int) -> tuple[np.ndarray, np.ndarray]:
+def median_ranks(rank_cells: np.ndarray, rank_values: np.ndarray, samples: int) -> tuple[np.ndarray, np.ndarray]:
     """(flat cells, median rank) of every cell whose median rank lies within the recorded pool (the GeoTIFF's rank band)."""
     ids, compact = np.unique(rank_cells, return_inverse=True)
-    median = rank_quantiles(replace(counts, rank_cells=compact.astype(np.int64), rank_values=rank_values, samples=samples), len(ids), (0.5,))[:, 0]
+    records = StreamCounts(samples, ids[:0], ids[:0], ids[:0], compact.astype(np.int64), rank_values, 0)
+    median = rank_quantiles(records, len(ids), (0.5,))[:, 0]
     known = np.isfinite(median)
     return ids[known], median[known]
