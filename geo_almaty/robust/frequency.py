@@ -227,7 +227,6 @@ def sample_pools(model: RobustModel, draws: SampleDraws, pool: int, *, block_byt
     bounds = model.value_bounds()
     jitter = bounds is not None or bool(model.exclusions)
     low_values, high_values = bounds if bounds is not None else (model.values, model.values)
-    exact_values = model.values
     maybe_excluded = np.zeros(n, dtype=bool)
     for rule in model.exclusions:
         maybe_excluded |= rule.maybe
@@ -255,7 +254,7 @@ def sample_pools(model: RobustModel, draws: SampleDraws, pool: int, *, block_byt
                 cells = np.flatnonzero(high[b] >= threshold)
             else:
                 cells = np.arange(n)
-            scores = weighted_sum(w64[b], exact_values, cells)
+            scores = weighted_sum(w64[b], model.values, cells)
             if model.denominator is not None:
                 scores /= owa_total(weighted_sum(w64[b], model.denominator, cells))
             if extra is not None:

@@ -254,12 +254,23 @@ def flow_specs(model: RobustModel, references: dict[int, tuple[np.ndarray, ...]]
     return out
 
 
-def _merge_pools(parts: list[StripPools], d: int, limit: int) -> tuple[np.ndarray, ...]:
-    """Draw ``d``'s best ``limit`` cells over the strips: flat cells, scores, x, y, codes (best first, ties by cell)."""
-    pieces = [tuple(a[p.starts[d]:p.starts[d + 1]] for a in (p.cell, p.score, p.x, p.y, p.code)) for p in parts]
-    cell, score, x, y, code = (np.concatenate(column) for column in zip(*pieces))
-    order = np.lexsort((cell, -score))[:limit]
-    return cell[order], score[order], x[order], y[order], code[order]
+def merge_pools(a: StripPools, b: StripPools, limit: int) -> StripPools:
+    """The best ``limit`` cells of every draw over two strips' pools (score descending, ties by cell), as one."""
+    columns = [np.concatenate([getattr(a, name), getattr(b, name)]) for name in ("cell", "score", "x", "y", "code")]
+    lengths = np.diff(a.starts) + np.diff(b.starts)
+    draw = np.concatenate([np.repeat(np.arange(len(lengths)), np.diff(p.starts)) for p in (a, b)])
+    order = np.lexsort((columns[0], -columns[1], draw))
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    position = np.arange(len(order)) - starts[draw[order]]
+    keep = order[position < limit]
+    kept = np.concatenate([[0], np.cumsum(np.minimum(lengths, limit))])
+    return StripPools(-1, a.valid + b.valid, np.zeros(0, np.uint8), kept, *(column[keep] for column in columns))
+
+
+def _draw(pools: StripPools, d: int, limit: int) -> tuple[np.ndarray, ...]:
+    """Draw ``d``'s best ``limit`` cells: flat cells, x, y, codes (best first)."""
+    at = slice(pools.starts[d], min(pools.starts[d] + limit, pools.starts[d + 1]))
+    return pools.cell[at], pools.x[at], pools.y[at], pools.code[at]
 
 
 class _KnownRanks:
@@ -322,13 +333,16 @@ def analyse_tiled_robustness(scores: TiledScores, selection: pd.DataFrame, resul
 
     # 2. every sample's and setting's pool, merged over the strips; counts as stream_selection keeps them
     params.update(draws=draws, settings=settings, pool=pool_sizes(samples, k, selection_pool_size(k), rank_pool)[1])
-    parts = sorted(passes(pools_of_tile, "robust"), key=lambda p: p.index)
-    n = sum(p.valid for p in parts)
+    merged, valid_bits = None, {}
+    for part in passes(pools_of_tile, "robust"):  # merged as they come: the driver holds two strips' pools at most
+        valid_bits[part.index] = part.valid_bits
+        merged = part if merged is None else merge_pools(merged, part, params["pool"])
+    n = merged.valid
     rank_pool, pool = pool_sizes(samples, k, selection_pool_size(k), rank_pool, n)
     choose = min(n, selection_pool_size(k))
     chosen_cells, top_cells, rank_cells, picks, outcomes = [], [], [], np.zeros(samples, dtype=np.int64), []
     for d in range(samples + len(settings)):
-        cell, _, x, y, code = _merge_pools(parts, d, pool if d < samples else min(n, params["pool"]))
+        cell, x, y, code = _draw(merged, d, pool if d < samples else min(n, params["pool"]))
         head = np.arange(min(choose if d < samples else max(choose, k), len(cell)))  # as stream_selection / evaluate_setting
         chosen = pick_spaced(head, x, y, code, k, structure.spacing_m, structure.per_district)
         if d < samples:
@@ -367,7 +381,7 @@ def analyse_tiled_robustness(scores: TiledScores, selection: pd.DataFrame, resul
             w, f, specs = settings[i]
             beyond = base_sites[np.isnan(known)]
             queries.append((i, exact_scores(model, w, f, scoring_values(model), specs)[at(cells, beyond)], beyond))
-    params.update(queries=queries)
+    params.update(queries=queries, draws=SampleDraws(draws.weights[:0]))  # the samples are not needed any more
     totals = [np.zeros(len(q[1]), dtype=np.int64) for q in queries]
     for part in passes(ranks_of_tile, "ranks"):
         for total, counted in zip(totals, part):
@@ -390,7 +404,7 @@ def analyse_tiled_robustness(scores: TiledScores, selection: pd.DataFrame, resul
     if (picks < k).any():
         notes.append(f"{int((picks < k).sum())} of {samples} samples found fewer than {k} sites among the best {choose} candidates "
                      "that the selection rule (spacing, per-district cap) accepts")
-    surface = TiledFrequency(study, {p.index: p.valid_bits for p in parts}, (selected_ids, selected_counts.astype(np.float64)),
+    surface = TiledFrequency(study, valid_bits, (selected_ids, selected_counts.astype(np.float64)),
                              (top_ids, top_counts.astype(np.float64)), median_ranks(rank_cells, rank_values, samples), samples, radius * _STRICT)
     log.info("%s: %d samples in %d strips, %d robust sites (≥ %.0f %%)", profile.id, samples, len(tiles), len(robust), threshold * 100)
     return RobustResult(model, RobustSettings(samples, seed, concentration, tuple(sources), k, threshold, radius, rank_pool, weight_change),
