@@ -108,6 +108,9 @@ def test_robustness_in_strips_and_on_dask_equals_the_in_memory_analysis(world, t
     assert tiled_inputs.study.plan.tiles >= 3 and tiled.surface is not None
     assert_same(memory, tiled)
     assert np.array_equal(frequency_bands(tiled, tiled_inputs, tmp_path / "tiled"), expected, equal_nan=True)
+    from geo_almaty.robust import frequency_layer
+
+    assert np.array_equal(frequency_layer(tiled, tiled_inputs.study).surface, expected[0], equal_nan=True)  # what a map would draw
 
     with DaskEngine(workers=2, threads=1, processes=False) as engine:
         dask_inputs = inputs_for(catalog, profile, tile_cells=5 * width, engine=engine)

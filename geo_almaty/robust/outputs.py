@@ -250,7 +250,10 @@ class FrequencyLayer:
 
 def frequency_layer(result: RobustResult, study: Study, lang: str = settings.DEFAULT_LANGUAGE) -> FrequencyLayer:
     """The frequency surface and robust sites a map should draw for ``result``."""
-    surface = candidate_surface(result.nearby_frequency, result.result.candidates, study)
+    if result.surface is None:
+        surface = candidate_surface(result.nearby_frequency, result.result.candidates, study)
+    else:  # a grid scored in tiles: the nearby band strip by strip (float32, as the tiled score surface)
+        surface = np.vstack([result.surface.bands(tile)[0] for tile in study.tiles])
     return FrequencyLayer(result.profile.id, surface, study.grid.transform, settings.ANALYSIS_CRS, robust_sites_frame(result, study, lang),
                           result.settings.match_radius_m, result.settings.threshold, result.settings.samples)
 
