@@ -170,7 +170,7 @@ def ordered(cells: np.ndarray, scores: np.ndarray, limit: int | None = None) -> 
     keep = np.isfinite(scores)
     cells, scores = cells[keep], scores[keep]
     order = cells[np.lexsort((cells, -scores))]
-    return order if limit is None else order[:limit]
+    return order if limit is None else order[:limit].copy()  # a copy: a view would keep every sorted cell alive
 
 
 def scoring_values(model: RobustModel) -> np.ndarray:

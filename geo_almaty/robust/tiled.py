@@ -37,7 +37,6 @@ cells are ever chosen, and the ranks are capped by :data:`.frequency.RANK_RECORD
 """
 from __future__ import annotations
 
-import gc
 import logging
 from dataclasses import dataclass, field
 
@@ -129,7 +128,6 @@ def _scatter(size: int, cells: np.ndarray, values: np.ndarray, lo: int, hi: int)
 
 def strip_model(context: TileContext, tile: Tile, params: dict) -> RobustModel | None:
     """The strip's rows scored again (bounds of the whole grid) and its part of the model; None without candidates."""
-    gc.collect()  # the previous strip's study and model hold reference cycles: free them before this strip allocates its own
     study = context.window(tile.row0, tile.row1)
     candidates = square_candidates(study)
     if not len(candidates):
