@@ -29,11 +29,15 @@ the base sites, the OAT sites) on windows around them (:func:`geo_almaty.tiles.b
 on which the robust sites and tables are built as in memory.
 
 Memory: a strip task holds what scoring the strip holds (``TilePlan``) plus its model,
-``4 × criteria × cells`` bytes (twice with moving features), a block of sample scores
-(``block_bytes``, at most :data:`.frequency.DEFAULT_BLOCK_BYTES`) and its pools, about
-``36 × pool × (samples + settings)`` bytes. The driver holds one bit per grid cell, the
-merged pools (the same size) and the counts, which are sparse: at most ``samples × k``
-cells are ever chosen, and the ranks are capped by :data:`.frequency.RANK_RECORD_BYTES`.
+``4 × criteria × cells`` bytes (three times with moving features: the values and their
+bounds), a block of sample scores (:data:`.frequency.DEFAULT_BLOCK_BYTES` shared by the
+strips that run at once), ``8 × criteria × cells`` bytes while it scores an OAT setting,
+and its pools, about ``40 × pool × (samples + settings)`` bytes. The tile plan is sized
+for scoring and does not count these yet (composting_hub at 100 m in 2 strips under a
+1 GiB budget: plan 1.07 GB, see benchmarks/README.md). The driver holds one bit per grid
+cell, the merged pools and the strip pools in flight, and the counts, which are sparse: at most
+``samples × k`` cells are ever chosen, and the ranks are capped by
+:data:`.frequency.RANK_RECORD_BYTES`.
 """
 from __future__ import annotations
 
