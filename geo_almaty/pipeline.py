@@ -290,17 +290,11 @@ def analyse_facility_robustness(inputs: Inputs, outcome: FacilityOutcome, *, sam
     samples = DEFAULT_SAMPLES if samples is None else samples
     uncertainty = load_uncertainty(inputs.flows)
     if outcome.tiled is not None:  # strip by strip, on the engine that scored it
-        from .robust.analysis import DEFAULT_CONCENTRATION, DEFAULT_ROBUST_SHARE, DEFAULT_WEIGHT_CHANGE
-        from .robust.frequency import DEFAULT_RANK_POOL
-        from .robust.model import SOURCES
         from .robust.tiled import analyse_tiled_robustness
-        from .tiles import LocalEngine
 
-        defaults = {"concentration": DEFAULT_CONCENTRATION, "sources": SOURCES, "threshold": DEFAULT_ROBUST_SHARE, "match_radius_m": None,
-                    "rank_pool": DEFAULT_RANK_POOL, "weight_change": DEFAULT_WEIGHT_CHANGE}
         return analyse_tiled_robustness(outcome.tiled, outcome.selection, outcome.result, inputs.study, inputs.allocations,
-                                        inputs.allocation_specs, inputs.flows, uncertainty, engine=inputs.engine or LocalEngine(),
-                                        samples=samples, seed=seed, top_n=top_n, progress=progress, **{**defaults, **options})
+                                        inputs.allocation_specs, inputs.flows, uncertainty, engine=inputs.engine, samples=samples, seed=seed,
+                                        top_n=top_n, progress=progress, **options)
     return analyse_robustness(outcome.result, inputs.study, inputs.allocations, inputs.allocation_specs, inputs.flows, uncertainty,
                               samples=samples, seed=seed, top_n=top_n, progress=progress, **options)
 

@@ -47,20 +47,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..allocate import Allocation
 from ..candidates import square_candidates
 from ..progress import progress_bar
 from ..quantiles import interpolate, quantile_position
 from ..rasterize import grid_rows
-from ..score import score_candidates
+from ..score import ScoreResult, score_candidates
 from ..select import pick_spaced, selection_pool_size
-from ..tiles import Tile, TileContext, TiledStudy, TiledScores, breakdown, quiet_connectors
+from ..tiles import LocalEngine, Tile, TileContext, TiledStudy, TiledScores, breakdown, quiet_connectors
 from ..value_functions import has_relative_bounds, resolve_value_spec
-from .analysis import (_STRICT, RANK_QUANTILES, RobustResult, RobustSettings, check_options, draw_samples, nearby_by_distance,
-                       robust_site_table)
-from .frequency import (DEFAULT_BLOCK_BYTES, SampleDraws, StreamCounts, best_of, exact_scores, pool_sizes, rank_quantiles,
+from .analysis import (_STRICT, DEFAULT_ROBUST_SHARE, DEFAULT_SAMPLES, RANK_QUANTILES, RobustResult, RobustSettings, check_options,
+                       draw_samples, nearby_by_distance, robust_site_table)
+from .frequency import (DEFAULT_BLOCK_BYTES, DEFAULT_RANK_POOL, SampleDraws, StreamCounts, best_of, exact_scores, pool_sizes, rank_quantiles,
                         sample_pools, scoring_values)
-from .model import RobustModel, build_model
-from .sensitivity import OAT_COLUMNS, compare, oat_settings
+from .model import SOURCES, RobustModel, build_model
+from .sampling import DEFAULT_CONCENTRATION
+from .sensitivity import DEFAULT_WEIGHT_CHANGE, OAT_COLUMNS, compare, oat_settings
 from .uncertainty import Uncertainty
 
 log = logging.getLogger(__name__)
@@ -296,16 +298,20 @@ def positions_in(order: np.ndarray, cells: np.ndarray) -> np.ndarray:
     return np.where(found, sorter[at] + 1.0, np.nan) if len(order) else np.full(len(cells), np.nan)
 
 
-def analyse_tiled_robustness(scores: TiledScores, selection: pd.DataFrame, result, study: TiledStudy, allocations: dict,
-                             allocation_specs: dict[str, dict], flows: pd.DataFrame, uncertainty: Uncertainty | None, *, engine,
-                             samples: int, seed: int, top_n: int | None, concentration: float, sources: tuple[str, ...],
-                             threshold: float, match_radius_m: float | None, rank_pool: int, weight_change: float,
-                             force_ahp: bool = False, progress: bool = False) -> RobustResult:
+def analyse_tiled_robustness(scores: TiledScores, selection: pd.DataFrame, result: ScoreResult, study: TiledStudy,
+                             allocations: dict[str, Allocation], allocation_specs: dict[str, dict], flows: pd.DataFrame,
+                             uncertainty: Uncertainty | None, *, engine=None, samples: int = DEFAULT_SAMPLES, seed: int = 0,
+                             top_n: int | None = None, concentration: float = DEFAULT_CONCENTRATION, sources: tuple[str, ...] = SOURCES,
+                             threshold: float = DEFAULT_ROBUST_SHARE, match_radius_m: float | None = None,
+                             rank_pool: int = DEFAULT_RANK_POOL, weight_change: float = DEFAULT_WEIGHT_CHANGE,
+                             progress: bool = False) -> RobustResult:
     """:func:`.analysis.analyse_robustness` of a profile scored in tiles (``scores``, ``selection`` and the breakdown ``result`` of
     :func:`geo_almaty.tiles.score_tiled`), strip by strip on ``engine``; the result's candidates are the reported cells only and
-    its ``surface`` draws the frequency GeoTIFF strip by strip."""
+    its ``surface`` draws the frequency GeoTIFF strip by strip. ``engine``: a :class:`~geo_almaty.tiles.LocalEngine` (default) or
+    :class:`~geo_almaty.tiles.DaskEngine`."""
     profile = result.profile
-    context = TileContext(study, profile, allocations, scores.siting, force_ahp)
+    engine = engine or LocalEngine()
+    context = TileContext(study, profile, allocations, scores.siting, scores.force_ahp)
     params = {"value_specs": scores.value_specs, "allocation_specs": allocation_specs, "flows": flows, "uncertainty": uncertainty,
               "sources": sources, "top_n": top_n, "twice": {}, "block_bytes": DEFAULT_BLOCK_BYTES // max(engine.concurrency, 1)}
     tiles = [t for t, n in zip(study.tiles, study.counts) if n]
