@@ -49,6 +49,7 @@ import pandas as pd
 
 from ..allocate import Allocation
 from ..candidates import square_candidates
+from ..criteria import reachable_surface
 from ..progress import progress_bar
 from ..quantiles import interpolate, quantile_position
 from ..rasterize import grid_rows
@@ -97,8 +98,6 @@ class TiledFrequency:
 
     def bands(self, tile: Tile) -> np.ndarray:
         """``(4, rows, width)`` float32 for the rows of ``tile``, in the order of :data:`.outputs.FREQUENCY_BANDS`."""
-        from ..criteria import reachable_surface
-
         grid = self.study.grid
         rows, width = tile.row1 - tile.row0, grid.width
         bits = self.valid_bits.get(tile.index)
