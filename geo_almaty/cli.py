@@ -224,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     robust.add_argument("--out", type=Path, required=True, help="output folder")
     _add_overwrite(robust)
     _add_memory(robust)
+    _add_tiles(robust)
     robust.set_defaults(func=cmd_robust)
 
     why = sub.add_parser("why", help='"why not here?": every siting rule that excludes or flags a location, with distance, feature and citation')
@@ -416,15 +417,18 @@ def cmd_robust(args: argparse.Namespace) -> int:
     from .atomic import staged_output, staged_path
     from .pipeline import analyse_facility_robustness
     from .robust import write_robust_outputs
+    from .tiles import open_engine
 
     options = {k: v for k, v in (("concentration", args.concentration), ("threshold", args.threshold),
                                  ("match_radius_m", args.match_radius)) if v is not None}
     sources = tuple(s.strip() for s in args.vary.split(",") if s.strip())
     with staged_output(args.out, overwrite=args.overwrite, command="geo-almaty robust") as stage:
-        inputs, outcome = _score_one(args)
-        robust = analyse_facility_robustness(inputs, outcome, samples=args.samples, seed=args.seed, top_n=args.top, sources=sources,
-                                             progress=True, **options)
+        with open_engine(args.engine, workers=args.workers, threads=args.threads, address=args.scheduler) as engine:
+            inputs, outcome = _score_one(args, engine)
+            robust = analyse_facility_robustness(inputs, outcome, samples=args.samples, seed=args.seed, top_n=args.top, sources=sources,
+                                                 progress=True, **options)
         paths = write_robust_outputs(robust, inputs.study, stage, args.lang)
+    _print_tiles(outcome, inputs)
     _print_robustness(robust, inputs, args.lang)
     for path in paths:
         print(f"wrote {staged_path(stage, args.out, path)}")

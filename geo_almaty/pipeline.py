@@ -287,18 +287,16 @@ def analyse_facility_robustness(inputs: Inputs, outcome: FacilityOutcome, *, sam
     """
     from .robust import DEFAULT_SAMPLES, analyse_robustness, load_uncertainty
 
-    if outcome.tiled is not None:
-        from .errors import MemoryBudgetError
-        from .memory import format_bytes
+    samples = DEFAULT_SAMPLES if samples is None else samples
+    uncertainty = load_uncertainty(inputs.flows)
+    if outcome.tiled is not None:  # strip by strip, on the engine that scored it
+        from .robust.tiled import analyse_tiled_robustness
 
-        k = len(outcome.result.criteria)
-        need = outcome.tiled.valid * (24 * k + 56) + 192 * 2**20  # the full score result, its float32 values, block of samples
-        raise MemoryBudgetError(f"the robustness analysis holds every candidate's criterion values: about {format_bytes(need)} for "
-                                f"{outcome.tiled.valid:,} candidates of a grid scored in tiles", column="--cell-size",
-                                expected="a cell size whose grid fits in memory (geo-almaty robust says which)")
-    return analyse_robustness(outcome.result, inputs.study, inputs.allocations, inputs.allocation_specs, inputs.flows,
-                              load_uncertainty(inputs.flows), samples=DEFAULT_SAMPLES if samples is None else samples, seed=seed, top_n=top_n,
-                              progress=progress, **options)
+        return analyse_tiled_robustness(outcome.tiled, outcome.selection, outcome.result, inputs.study, inputs.allocations,
+                                        inputs.allocation_specs, inputs.flows, uncertainty, engine=inputs.engine, samples=samples, seed=seed,
+                                        top_n=top_n, progress=progress, **options)
+    return analyse_robustness(outcome.result, inputs.study, inputs.allocations, inputs.allocation_specs, inputs.flows, uncertainty,
+                              samples=samples, seed=seed, top_n=top_n, progress=progress, **options)
 
 
 @dataclass

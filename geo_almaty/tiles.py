@@ -406,6 +406,9 @@ class TiledScores:
     passes: dict[str, int]
     pool: int
     best_rows: np.ndarray = field(repr=False)  # rows of the breakdown result written to the GeoPackage
+    value_specs: dict[str, dict] = field(default_factory=dict, repr=False)  # data-relative bounds resolved over the whole grid
+    siting: SitingPlan | None = field(default=None, repr=False)  # the siting rules every strip evaluated
+    force_ahp: bool = False  # an AHP matrix above the consistency limit was accepted
 
     @property
     def excluded(self) -> int:
@@ -545,7 +548,7 @@ def score_tiled(profile: FacilityProfile, study: TiledStudy, allocations: dict[s
         selection.attrs["shortfall"] = _shortfall(len(chosen), top_n, valid, spacing, per_district, set(names.tolist()))
         log.warning("%s: %s", profile.id, selection.attrs["shortfall"])
     scores = TiledScores(study.grid, score, rule_mask, tuple(r.id for r in plan.rules), rule_counts, int(study.counts.sum()), valid,
-                         excluded_by, len(tiles), engine.name, passes, len(index), np.sort(position[best]))
+                         excluded_by, len(tiles), engine.name, passes, len(index), np.sort(position[best]), value_specs, plan, force_ahp)
     log.info("%s: %d candidates in %d tiles, %d excluded, best score %.3f", profile.id, scores.candidates, len(tiles), scores.excluded,
              pool_score[0])
     return TiledOutcome(result, selection, scores)

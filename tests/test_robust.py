@@ -25,7 +25,7 @@ from geo_almaty.profiles import load_profile
 from geo_almaty.robust import (SOURCES, SampleDraws, analyse_robustness, build_model, dirichlet_weights, draw_samples, frequency_layer,
                                load_uncertainty, perturbed_ahp_matrices, rank_quantiles, robust_section_html, sample_coefficients,
                                sample_flows, stream_selection, tornado_svg, write_robust_outputs)
-from geo_almaty.robust.frequency import StreamCounts, nearest_distance, ordered
+from geo_almaty.robust.frequency import StreamCounts, nearest_distance, ordered, weighted_sum
 from geo_almaty.robust.model import RobustModel
 from geo_almaty.robust.sampling import SAATY_SCALE, ahp_weight_samples, saaty_steps
 from geo_almaty.score import score_candidates
@@ -142,7 +142,7 @@ def brute_force(model: RobustModel, weights: np.ndarray) -> tuple[np.ndarray, np
     selected, top = np.zeros(n, np.int64), np.zeros(n, np.int64)
     orders = []
     for w in weights:
-        scores = w.astype(np.float32) @ model.values
+        scores = weighted_sum(w, model.values)  # the exact float64 score, as the stream computes it after its float32 screen
         order = np.lexsort((np.arange(n), -scores))
         top[order[:model.top_n]] += 1
         selected[pick_spaced(order[:model.selection_pool], model.x, model.y, model.codes, model.top_n, model.spacing_m, model.per_district)] += 1

@@ -264,9 +264,9 @@ def test_tiles_are_sized_from_the_budget_and_refused_when_even_one_row_cannot_fi
     assert "even in tiles" in str(exc.value) and "memory budget of 100.0 MiB" in str(exc.value) and "\n" not in str(exc.value)
 
 
-def test_score_tiles_a_grid_above_the_budget_and_robust_refuses_it(world, tmp_path, capsys):
-    """`score` with a budget the in-memory path would refuse scores in tiles (and says so); `robust`, which holds the whole
-    grid, refuses with the estimate and points at `score`."""
+def test_score_tiles_a_grid_above_the_budget_and_robust_refuses_one_too_large_even_for_tiles(world, tmp_path, capsys):
+    """`score` with a budget the in-memory path would refuse scores in tiles (and says so; `robust` too, see
+    tests/test_robust_tiled.py); a budget too small even for one-row strips is refused with the estimate, nothing written."""
     from geo_almaty.cli import EXIT_BAD_INPUT, main
 
     catalog, profile = world
@@ -276,9 +276,10 @@ def test_score_tiles_a_grid_above_the_budget_and_robust_refuses_it(world, tmp_pa
     assert "scored in " in printed and "tile(s)" in printed and "memory budget 133.5 MiB" in printed
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".geo-almaty-output", "mix_exclusions.tif", "mix_score.tif", "mix_sites.gpkg",
                                                                    "mix_top2.csv"]
-    assert main(["robust", *args, "--samples", "5", "--out", str(tmp_path / "robust")]) == EXIT_BAD_INPUT
+    small = [a if a != "140MB" else "70MB" for a in args]
+    assert main(["robust", *small, "--samples", "5", "--out", str(tmp_path / "robust")]) == EXIT_BAD_INPUT
     err = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line.startswith("geo-almaty")]
-    assert len(err) == 1 and "more than the memory budget" in err[0] and "geo-almaty score (which scores such grids in tiles)" in err[0]
+    assert len(err) == 1 and "even in tiles" in err[0] and "memory budget of 66.8 MiB" in err[0]
     assert not (tmp_path / "robust").exists()
 
 

@@ -8,6 +8,7 @@ Modules by concern:
 - :mod:`.frequency`: streaming top-k and selection counts over blocks of samples (never samples × cells);
 - :mod:`.sensitivity`: one-at-a-time changes of each weight and uncertain flow;
 - :mod:`.analysis`: :func:`analyse_robustness`, which puts them together;
+- :mod:`.tiled`: :func:`analyse_tiled_robustness`, the same strip by strip for a grid scored in tiles (local or Dask);
 - :mod:`.outputs`: tables, the frequency GeoTIFF, the tornado SVG, the index section and the map layer.
 
 Typical use::
@@ -27,12 +28,13 @@ from .outputs import (FrequencyLayer, base_sites_frame, frequency_layer, oat_fra
                       write_frequency_geotiff, write_robust_outputs)
 from .sampling import DEFAULT_CONCENTRATION, ahp_weight_samples, dirichlet_weights, perturbed_ahp_matrices
 from .sensitivity import DEFAULT_WEIGHT_CHANGE, one_at_a_time
+from .tiled import analyse_tiled_robustness
 from .uncertainty import Range, Uncertainty, load_uncertainty, ranges_table, sample_coefficients, sample_flows
 
 __all__ = [
     "DEFAULT_CONCENTRATION", "DEFAULT_ROBUST_SHARE", "DEFAULT_RUN_SAMPLES", "DEFAULT_SAMPLES", "DEFAULT_WEIGHT_CHANGE", "SOURCES",
     "FrequencyLayer", "Range", "RobustModel", "RobustResult", "RobustSettings", "SampleDraws", "StreamCounts", "Uncertainty",
-    "ahp_weight_samples", "analyse_robustness", "base_sites_frame", "build_model", "default_match_radius", "dirichlet_weights",
+    "ahp_weight_samples", "analyse_robustness", "analyse_tiled_robustness", "base_sites_frame", "build_model", "default_match_radius", "dirichlet_weights",
     "draw_samples", "frequency_layer", "load_uncertainty", "oat_frame", "one_at_a_time", "perturbed_ahp_matrices", "rank_quantiles",
     "ranges_table", "robust_section_html", "robust_sites_frame", "sample_coefficients", "sample_flows", "stream_selection",
     "tornado_svg", "write_frequency_geotiff", "write_robust_outputs",

@@ -76,6 +76,9 @@ class RobustResult:
     ahp_inconsistent_share: float | None = None
     notes: list[str] = field(default_factory=list)
     charts: dict[str, str] = field(default_factory=dict, repr=False)  # tornado SVG by language, drawn once
+    #: A grid scored in tiles: the frequency surfaces, sparse (:class:`.tiled.TiledFrequency`); the candidates are then the
+    #: reported cells only (chosen or among the k best in some sample, the base and OAT sites). None: in memory.
+    surface: object | None = field(default=None, repr=False)
 
     @property
     def profile(self):
@@ -145,12 +148,17 @@ def nearby_counts(model: RobustModel, counts: np.ndarray, study: Study, radius_m
     if candidates.kind == "square":
         surface = np.bincount(candidates.cell[model.valid], weights=counts, minlength=study.grid.width * study.grid.height)
         return np.rint(_sample(reachable_surface(surface.reshape(study.grid.shape), study.grid, radius_m), candidates))
+    return nearby_by_distance(candidates.x, candidates.y, model.x, model.y, counts, radius_m)
+
+
+def nearby_by_distance(x: np.ndarray, y: np.ndarray, px: np.ndarray, py: np.ndarray, counts: np.ndarray, radius_m: float) -> np.ndarray:
+    """For every point ``(x, y)``, the sum of ``counts`` of the points ``(px, py)`` within ``radius_m`` of it."""
     picked = np.flatnonzero(counts)
-    out = np.zeros(len(candidates))
+    out = np.zeros(len(x))
     if not len(picked):
         return out
-    tree = cKDTree(np.column_stack([model.x[picked], model.y[picked]]))
-    pairs = cKDTree(np.column_stack([candidates.x, candidates.y])).sparse_distance_matrix(tree, radius_m, output_type="ndarray")
+    tree = cKDTree(np.column_stack([px[picked], py[picked]]))
+    pairs = cKDTree(np.column_stack([x, y])).sparse_distance_matrix(tree, radius_m, output_type="ndarray")
     np.add.at(out, pairs["i"], counts[picked][pairs["j"]])
     return out
 
@@ -162,21 +170,8 @@ def analyse_robustness(result: ScoreResult, study: Study, allocations: dict[str,
                        rank_pool: int = DEFAULT_RANK_POOL, weight_change: float = DEFAULT_WEIGHT_CHANGE,
                        progress: bool = False) -> RobustResult:
     """Monte Carlo robustness and one-at-a-time sensitivity of ``result`` (see the module docstring)."""
-    if samples < 1:
-        raise InputError(f"{samples} samples", column="samples", expected="at least one sample")
-    if not concentration > 0:
-        raise InputError(f"Dirichlet concentration {concentration:g}", column="concentration", expected="a positive number (default "
-                         f"{DEFAULT_CONCENTRATION:g})")
-    if not 0 < threshold <= 1:
-        raise InputError(f"robust-site threshold {threshold}", column="threshold", expected="a share in (0, 1]")
     model = build_model(result, study, allocations, allocation_specs, flows, uncertainty, sources=sources, top_n=top_n)
-    if model.top_n < 1:
-        raise InputError(f"top {model.top_n}", column="top", expected="at least one site")
-    radius = default_match_radius(model.spacing_m) if match_radius_m is None else float(match_radius_m)
-    if radius > 0 and (model.spacing_m <= 0 or radius > model.spacing_m / 2):
-        raise InputError(f"match radius {radius:g} m with a spacing of {model.spacing_m:g} m", file=result.profile.path,
-                         column="match_radius_m", expected="at most half the profile's min_spacing_m, so that one sample "
-                         "chooses at most one site within it")
+    radius = check_options(model, samples=samples, concentration=concentration, threshold=threshold, match_radius_m=match_radius_m)
     draws, inconsistent = draw_samples(model, uncertainty, flows, samples=samples, seed=seed, concentration=concentration)
     counts = stream_selection(model, draws, rank_pool=rank_pool, progress=progress)
     n = len(result.candidates)
@@ -206,6 +201,25 @@ def analyse_robustness(result: ScoreResult, study: Study, allocations: dict[str,
     log.info("%s: %d samples, %d robust sites (≥ %.0f %%)", result.profile.id, samples, len(robust), threshold * 100)
     return RobustResult(model, settings, counts, selected, top_k, nearby, quantiles, base_rank, base_selection, robust, oat,
                         inconsistent, notes)
+
+
+def check_options(model: RobustModel, *, samples: int, concentration: float, threshold: float, match_radius_m: float | None) -> float:
+    """Refuse options that cannot work (one line each); returns the match radius (m)."""
+    if samples < 1:
+        raise InputError(f"{samples} samples", column="samples", expected="at least one sample")
+    if not concentration > 0:
+        raise InputError(f"Dirichlet concentration {concentration:g}", column="concentration", expected="a positive number (default "
+                         f"{DEFAULT_CONCENTRATION:g})")
+    if not 0 < threshold <= 1:
+        raise InputError(f"robust-site threshold {threshold}", column="threshold", expected="a share in (0, 1]")
+    if model.top_n < 1:
+        raise InputError(f"top {model.top_n}", column="top", expected="at least one site")
+    radius = default_match_radius(model.spacing_m) if match_radius_m is None else float(match_radius_m)
+    if radius > 0 and (model.spacing_m <= 0 or radius > model.spacing_m / 2):
+        raise InputError(f"match radius {radius:g} m with a spacing of {model.spacing_m:g} m", file=model.profile.path,
+                         column="match_radius_m", expected="at most half the profile's min_spacing_m, so that one sample "
+                         "chooses at most one site within it")
+    return radius
 
 
 def robust_site_table(model: RobustModel, selected: np.ndarray, top_k: np.ndarray, nearby: np.ndarray, threshold: float,

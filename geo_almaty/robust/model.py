@@ -36,14 +36,14 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ..allocate import Allocation, allocate_flows
+from ..allocate import OUTSIDE_DISTRICTS, Allocation, allocate_flows
 from ..candidates import Candidates, apply_exclusions
 from ..criteria import _layer_subset, reachable_surface, sample_supply
 from ..errors import DataUnavailableError, InputError
 from ..flows import evaluate
 from ..prepare import Study
 from ..score import ScoreResult
-from ..select import candidate_districts, district_codes, selection_pool_size
+from ..select import candidate_districts, selection_pool_size
 from ..value_functions import has_relative_bounds, resolve_value_spec, value_interval
 from .uncertainty import Uncertainty
 
@@ -158,8 +158,15 @@ class RobustModel:
 
 def build_model(result: ScoreResult, study: Study, allocations: dict[str, Allocation], allocation_specs: dict[str, dict],
                 flows: pd.DataFrame, uncertainty: Uncertainty | None, *, sources: tuple[str, ...] = SOURCES,
-                top_n: int | None = None) -> RobustModel:
-    """Prepare :class:`RobustModel` for ``result`` (the profile scored at its base weights)."""
+                top_n: int | None = None, value_specs: dict[str, dict] | None = None,
+                twice: dict[str, Allocation] | None = None, fixed_excluded: np.ndarray | None = None) -> RobustModel:
+    """Prepare :class:`RobustModel` for ``result`` (the profile scored at its base weights).
+
+    For a strip of a tiled grid (:mod:`.tiled`), ``value_specs`` (criterion id → value spec)
+    holds the data-relative bounds resolved over the whole grid, and ``twice`` the
+    allocations at twice their total (:func:`allocation_at_twice`), computed once;
+    ``fixed_excluded`` the candidates a fixed exclusion removes, when already known.
+    """
     unknown = sorted(set(sources) - set(SOURCES))
     if unknown:
         raise InputError(f"unknown source(s) of uncertainty {', '.join(unknown)}", column="sources", expected=", ".join(SOURCES))
@@ -173,7 +180,9 @@ def build_model(result: ScoreResult, study: Study, allocations: dict[str, Alloca
     point_layers: dict[str, PointLayer] = {}
     jitter_rules = [r for r in profile.exclusions if "positions" in sources and _point_layer(study, r["layer"], point_layers)]
     jitter_rules = [r for r in jitter_rules if point_layers[r["layer"]].accuracy_m.max() > 0]
-    if jitter_rules:
+    if fixed_excluded is not None:
+        excluded = fixed_excluded
+    elif jitter_rules:
         fixed = [r for r in profile.exclusions if r not in jitter_rules]
         excluded, _ = apply_exclusions(study, candidates, fixed)
         excluded |= result.siting_excluded  # the siting rules (sanitary zones, airports, water, jurisdiction) stay fixed
@@ -189,7 +198,7 @@ def build_model(result: ScoreResult, study: Study, allocations: dict[str, Alloca
     selection = profile.selection
     model = RobustModel(
         result=result, valid=valid, values=values, weights=result.weights.copy(),
-        x=candidates.x[valid], y=candidates.y[valid], codes=district_codes(candidate_districts(study, result))[valid],
+        x=candidates.x[valid], y=candidates.y[valid], codes=layer_district_codes(study, result)[valid],
         base_score=base_score, top_n=int(top_n if top_n is not None else selection.get("top_n", 10)),
         spacing_m=float(selection.get("min_spacing_m", 0.0)), per_district=selection.get("max_per_district"),
         sources=tuple(sources), point_layers=point_layers, notes=notes, denominator=denominator,
@@ -197,11 +206,11 @@ def build_model(result: ScoreResult, study: Study, allocations: dict[str, Alloca
     active = [j for j, spec in enumerate(result.criteria) if result.weights[j] > 0]
     if "positions" in sources:
         for j in active:
-            _add_jittered_criterion(model, study, j, kept)
+            _add_jittered_criterion(model, study, j, kept, value_specs)
         for rule in jitter_rules:
             _add_jittered_exclusion(model, study, rule)
     if "flows" in sources and uncertainty is not None and uncertainty.flows:
-        cache: dict[str, Allocation] = {}
+        cache: dict[str, Allocation] = {} if twice is None else twice
         for j in active:
             _add_flow_criterion(model, study, j, allocations, allocation_specs, flows, uncertainty, cache)
     for jc in model.jittered:
@@ -244,7 +253,19 @@ def _subset_rows(study: Study, spec: dict, where: str) -> np.ndarray:
     return study.layer(spec["layer"]).index.get_indexer(frame.index)
 
 
-def _add_jittered_criterion(model: RobustModel, study: Study, j: int, kept: np.ndarray) -> None:
+def layer_district_codes(study: Study, result: ScoreResult) -> np.ndarray:
+    """:func:`~geo_almaty.select.district_codes` of each candidate, numbered over every district of the layer (not only those
+    present), so that strips of a tiled grid number districts alike; -1 outside every district."""
+    districts = candidate_districts(study, result).astype(str)
+    layer = study.layer("districts")
+    names = np.unique(np.append(layer["district_id"].to_numpy().astype(str), OUTSIDE_DISTRICTS) if layer is not None
+                      else np.array([OUTSIDE_DISTRICTS]))
+    codes = np.searchsorted(names, districts).astype(np.int64)
+    codes[districts == OUTSIDE_DISTRICTS] = -1
+    return codes
+
+
+def _add_jittered_criterion(model: RobustModel, study: Study, j: int, kept: np.ndarray, value_specs: dict[str, dict] | None = None) -> None:
     spec = model.result.criteria[j]
     if spec["type"] not in ("distance", "colocation") or not _point_layer(study, spec["layer"], model.point_layers):
         return
@@ -257,7 +278,10 @@ def _add_jittered_criterion(model: RobustModel, study: Study, j: int, kept: np.n
         return
     raw_all = model.result.raw[:, j]
     value_spec = spec.get("value") or {"function": "threshold", "at": spec["within_m"], "direction": "below"}
-    frozen = resolve_value_spec(value_spec, raw_all[kept], where=f"criteria/{spec['id']}/value")
+    if value_specs and spec["id"] in value_specs:
+        frozen = value_specs[spec["id"]]
+    else:
+        frozen = resolve_value_spec(value_spec, raw_all[kept], where=f"criteria/{spec['id']}/value")
     if has_relative_bounds(value_spec):
         model.notes.append(f"{spec['id']}: data-relative bounds are kept at their base values while features move")
     raw = raw_all[model.valid]

@@ -138,13 +138,18 @@ def frequency_surfaces(result: RobustResult, study: Study) -> np.ndarray:
 def write_frequency_geotiff(path: str | Path, result: RobustResult, study: Study) -> Path:
     """The frequency surfaces as a 4-band GeoTIFF on the EPSG:32643 grid (NaN = excluded or outside the study area)."""
     path = Path(path)
-    surfaces = frequency_surfaces(result, study)
     profile = dict(driver="GTiff", height=study.grid.height, width=study.grid.width, count=len(FREQUENCY_BANDS), dtype="float32",
                    crs=settings.ANALYSIS_CRS, transform=study.grid.transform, nodata=np.nan, compress="deflate", tiled=True)
     s = result.settings
     with atomic_path(path) as tmp:
         with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(surfaces)
+            if result.surface is None:
+                dst.write(frequency_surfaces(result, study))
+            else:  # a grid scored in tiles: strip by strip
+                from rasterio.windows import Window
+
+                for tile in study.tiles:
+                    dst.write(result.surface.bands(tile), window=Window(0, tile.row0, study.grid.width, tile.row1 - tile.row0))
             for band, (name, description) in enumerate(FREQUENCY_BANDS, start=1):
                 dst.set_band_description(band, f"{name}: {description}")
             dst.update_tags(facility=result.profile.id, samples=str(s.samples), seed=str(s.seed), sources=",".join(s.sources),
@@ -245,7 +250,10 @@ class FrequencyLayer:
 
 def frequency_layer(result: RobustResult, study: Study, lang: str = settings.DEFAULT_LANGUAGE) -> FrequencyLayer:
     """The frequency surface and robust sites a map should draw for ``result``."""
-    surface = candidate_surface(result.nearby_frequency, result.result.candidates, study)
+    if result.surface is None:
+        surface = candidate_surface(result.nearby_frequency, result.result.candidates, study)
+    else:  # a grid scored in tiles: the nearby band strip by strip (float32, as the tiled score surface)
+        surface = np.vstack([result.surface.bands(tile)[0] for tile in study.tiles])
     return FrequencyLayer(result.profile.id, surface, study.grid.transform, settings.ANALYSIS_CRS, robust_sites_frame(result, study, lang),
                           result.settings.match_radius_m, result.settings.threshold, result.settings.samples)
 

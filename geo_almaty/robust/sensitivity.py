@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..flows import evaluate
 from ..select import pick_spaced
-from .frequency import exact_scores, ordered, scoring_values
+from .frequency import best_of, exact_scores, scoring_values
 from .model import RobustModel
 from .uncertainty import Uncertainty
 
@@ -47,12 +47,7 @@ def evaluate_setting(model: RobustModel, weights: np.ndarray, factors: dict[str,
     Only the best ``selection_pool`` cells are sorted (found with a partition).
     """
     scores = exact_scores(model, weights, factors, values)
-    pool = min(len(scores), max(model.selection_pool, model.top_n))
-    finite = np.flatnonzero(np.isfinite(scores))
-    if len(finite) > pool:
-        threshold = np.partition(scores[finite], len(finite) - pool)[len(finite) - pool]
-        finite = finite[scores[finite] >= threshold]
-    order = ordered(finite, scores[finite], pool)
+    order = best_of(scores, min(len(scores), max(model.selection_pool, model.top_n)))
     chosen = pick_spaced(order, model.x, model.y, model.codes, model.top_n, model.spacing_m, model.per_district)
     return Outcome(scores, order, chosen, order[:model.top_n])
 
@@ -88,6 +83,35 @@ def compare(model: RobustModel, base: Outcome, other: Outcome, radius_m: float) 
     }
 
 
+def oat_settings(model: RobustModel, uncertainty: Uncertainty | None, flows: pd.DataFrame,
+                 weight_change: float = DEFAULT_WEIGHT_CHANGE) -> list[tuple[dict, np.ndarray, dict[str, float]]]:
+    """The settings of the OAT table: ``(row description, weights, allocation-total factors)``, one per factor and setting."""
+    out = []
+    for j, spec in enumerate(model.result.criteria):
+        if model.weights[j] <= 0:
+            continue
+        for setting, factor in (("low", 1 - weight_change), ("high", 1 + weight_change)):
+            w = model.weights.copy()
+            w[j] *= factor
+            w /= w.sum()
+            out.append(({"factor": spec["id"], "kind": "weight", "setting": setting, "change": f"{(factor - 1) * 100:+.0f} %",
+                         "base_value": float(model.weights[j]), "value": float(w[j])}, w, {}))
+    flow_rows = list(dict.fromkeys(r for total in model.totals.values() for r in total.rows))
+    for row_id in flow_rows:
+        spread = uncertainty.flows[row_id]
+        for setting, bound in (("low", spread.low), ("high", spread.high)):
+            factors = {aid: float(evaluate(t.expression, flows, values={row_id: bound}).value) / t.base
+                       for aid, t in model.totals.items() if row_id in t.rows}
+            out.append(({"factor": row_id, "kind": "flow", "setting": setting, "change": f"{(bound / spread.value - 1) * 100:+.0f} %",
+                         "base_value": spread.value, "value": bound}, model.weights, factors))
+    return out
+
+
+#: Columns of the OAT table.
+OAT_COLUMNS = ["factor", "kind", "setting", "change", "base_value", "value", "sites_replaced", "jaccard_sites", "jaccard_top_k",
+               "mean_rank_shift", "max_rank_shift", "new_sites"]
+
+
 def one_at_a_time(model: RobustModel, uncertainty: Uncertainty | None, flows: pd.DataFrame, *, match_radius_m: float,
                   weight_change: float = DEFAULT_WEIGHT_CHANGE) -> pd.DataFrame:
     """The OAT table: one row per factor and setting (``low``/``high``), with the changes of :func:`compare`.
@@ -98,26 +122,6 @@ def one_at_a_time(model: RobustModel, uncertainty: Uncertainty | None, flows: pd
     """
     values = scoring_values(model)
     base = evaluate_setting(model, model.weights, values=values)
-    rows = []
-    for j, spec in enumerate(model.result.criteria):
-        if model.weights[j] <= 0:
-            continue
-        for setting, factor in (("low", 1 - weight_change), ("high", 1 + weight_change)):
-            w = model.weights.copy()
-            w[j] *= factor
-            w /= w.sum()
-            rows.append({"factor": spec["id"], "kind": "weight", "setting": setting, "change": f"{(factor - 1) * 100:+.0f} %",
-                         "base_value": float(model.weights[j]), "value": float(w[j]),
-                         **compare(model, base, evaluate_setting(model, w, values=values), match_radius_m)})
-    flow_rows = list(dict.fromkeys(r for total in model.totals.values() for r in total.rows))
-    for row_id in flow_rows:
-        spread = uncertainty.flows[row_id]
-        for setting, bound in (("low", spread.low), ("high", spread.high)):
-            factors = {aid: float(evaluate(t.expression, flows, values={row_id: bound}).value) / t.base
-                       for aid, t in model.totals.items() if row_id in t.rows}
-            rows.append({"factor": row_id, "kind": "flow", "setting": setting, "change": f"{(bound / spread.value - 1) * 100:+.0f} %",
-                         "base_value": spread.value, "value": bound,
-                         **compare(model, base, evaluate_setting(model, model.weights, factors, values), match_radius_m)})
-    columns = ["factor", "kind", "setting", "change", "base_value", "value", "sites_replaced", "jaccard_sites", "jaccard_top_k",
-               "mean_rank_shift", "max_rank_shift", "new_sites"]
-    return pd.DataFrame(rows, columns=columns)
+    rows = [{**row, **compare(model, base, evaluate_setting(model, w, factors, values), match_radius_m)}
+            for row, w, factors in oat_settings(model, uncertainty, flows, weight_change)]
+    return pd.DataFrame(rows, columns=OAT_COLUMNS)
