@@ -135,14 +135,15 @@ def _add_tiles(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (tcp://host:8786) instead of a local cluster")
 
 
-def _score_one(args: argparse.Namespace, engine=None):
-    """Load the inputs and score ``args.facility`` with the options of :func:`_add_scoring` (in tiles when ``engine`` is given)."""
+def _score_one(args: argparse.Namespace, engine=None, robust_samples: int = 0):
+    """Load the inputs and score ``args.facility`` with the options of :func:`_add_scoring` (in tiles when ``engine`` is given;
+    the memory of a robustness analysis of ``robust_samples`` samples counted)."""
     from .pipeline import load_inputs, score_facility
 
     inputs = load_inputs(args.catalog, args.cell_size, profiles=[args.facility], force_ahp=args.force_ahp, progress=True,
                          shape="features" if args.candidates_layer else args.shape, memory_budget=args.memory_budget,
                          within=args.within, tiling="auto" if engine is not None else "never",
-                         tile_cells=getattr(args, "tile_size", None), engine=engine)
+                         tile_cells=getattr(args, "tile_size", None), engine=engine, robust_samples=robust_samples)
     outcome = score_facility(inputs, args.facility, shape=args.shape, candidates_layer=args.candidates_layer, top_n=args.top,
                              force_ahp=args.force_ahp, progress=True)
     return inputs, outcome
@@ -416,7 +417,7 @@ def cmd_why(args: argparse.Namespace) -> int:
 def cmd_robust(args: argparse.Namespace) -> int:
     from .atomic import staged_output, staged_path
     from .pipeline import analyse_facility_robustness
-    from .robust import write_robust_outputs
+    from .robust import DEFAULT_SAMPLES, write_robust_outputs
     from .tiles import open_engine
 
     options = {k: v for k, v in (("concentration", args.concentration), ("threshold", args.threshold),
@@ -424,7 +425,7 @@ def cmd_robust(args: argparse.Namespace) -> int:
     sources = tuple(s.strip() for s in args.vary.split(",") if s.strip())
     with staged_output(args.out, overwrite=args.overwrite, command="geo-almaty robust") as stage:
         with open_engine(args.engine, workers=args.workers, threads=args.threads, address=args.scheduler) as engine:
-            inputs, outcome = _score_one(args, engine)
+            inputs, outcome = _score_one(args, engine, robust_samples=args.samples or DEFAULT_SAMPLES)
             robust = analyse_facility_robustness(inputs, outcome, samples=args.samples, seed=args.seed, top_n=args.top, sources=sources,
                                                  progress=True, **options)
         paths = write_robust_outputs(robust, inputs.study, stage, args.lang)

@@ -86,6 +86,8 @@ class Workload:
     study_area_m2: float | None = None
     #: The supply grid flows are spread on when the candidate cells are finer (see ``prepare.Study.supply``).
     supply_grid: AnalysisGrid | None = None
+    #: Monte Carlo samples of a robustness analysis that follows the scoring (0: none).
+    robust_samples: int = 0
 
     @property
     def cells(self) -> int:
@@ -152,6 +154,10 @@ def estimate_memory(workload: Workload) -> MemoryEstimate:
       rules (a mask column per rule, the first excluding rule, the bitmask), the largest transient
       (FFT of a reachable-sum disc: 32 B per padded cell; KD-tree queries
       60 B per candidate); every profile's result is kept for the outputs;
+    - ``robustness`` (with ``robust_samples``): per profile its model, float32 criterion values and
+      their bounds (12 B per candidate and criterion), float64 scores of a one-at-a-time setting (8 B),
+      a block of sample scores (two float32 arrays per sample and candidate, at most
+      ``settings.ROBUST_BLOCK_BYTES``) and the recorded ranks (8 B per sample and recorded cell);
     - ``outputs``: the score surface (float32), the rule bitmask surface (uint32) and written tables.
 
     Every stage is multiplied by :data:`SAFETY_FACTOR` and gets :data:`FIXED_BYTES`.
@@ -185,6 +191,13 @@ def estimate_memory(workload: Workload) -> MemoryEstimate:
         cache = 8 * ns * len(load.reachable_radii_m)
         stages["scoring"] = max(stages.get("scoring", 0.0), kept + results + result + cache + transient)
         results += result
+    if w.robust_samples and w.profiles:
+        from .robust.frequency import DEFAULT_RANK_POOL
+
+        model = max(20 * load.criteria for load in w.profiles) * m
+        block = min(settings.ROBUST_BLOCK_BYTES, 8 * w.robust_samples * m)
+        ranks = min(settings.ROBUST_RANK_RECORD_BYTES, 8 * w.robust_samples * min(DEFAULT_RANK_POOL, m))
+        stages["robustness"] = kept + results + model + block + ranks
     stages["outputs"] = kept + results + 16 * n + 0.1 * m * 400
     return MemoryEstimate(w, {name: int(value * SAFETY_FACTOR + FIXED_BYTES) for name, value in stages.items()})
 

@@ -91,7 +91,7 @@ TILING_MODES = ("never", "auto", "always")
 def load_inputs(catalog_path: str | Path | None = None, cell_size: float = settings.DEFAULT_CELL_SIZE_M, *,
                 profiles: list[str] | None = None, force_ahp: bool = False, progress: bool = False, shape: str = "square",
                 memory_budget: int | str | None = None, within: str | None = None, tiling: str = "never",
-                tile_cells: int | None = None, engine=None, scenario: Scenario | None = None) -> Inputs:
+                tile_cells: int | None = None, engine=None, scenario: Scenario | None = None, robust_samples: int = 0) -> Inputs:
     """Read flows and the catalog, validate ``profiles`` against them, then prepare layers and allocations.
 
     ``scenario`` (:func:`geo_almaty.scenario.load_scenario`) changes the flows, allocations,
@@ -104,7 +104,8 @@ def load_inputs(catalog_path: str | Path | None = None, cell_size: float = setti
     scored in tiles sized to the budget (:mod:`geo_almaty.tiles`). ``tiling="always"``,
     ``tile_cells`` (cells per tile) or an ``engine`` (:func:`geo_almaty.tiles.open_engine`;
     a Dask engine scores the tiles as tasks) force tiles. ``within`` limits the grid and
-    the candidates to the polygons of a layer (e.g. ``city_boundary``).
+    the candidates to the polygons of a layer (e.g. ``city_boundary``). ``robust_samples`` > 0 counts
+    the memory of a robustness analysis with that many samples that will follow the scoring.
     """
     from .layers import load_layers
     from .memory import check_memory, check_tiled_size, estimate_memory, memory_budget as budget_of, plan_tiles, workload_for
@@ -130,6 +131,7 @@ def load_inputs(catalog_path: str | Path | None = None, cell_size: float = setti
     grid = study_grid(area, cell_size)
     workload = workload_for(grid, area, layers, catalog, profiles=loaded, allocation_specs=specs, shape=shape,
                             supply_area=full_area if within else None)
+    workload = replace(workload, robust_samples=max(int(robust_samples), 0))
     forced = tiling == "always" or tile_cells is not None or (engine is not None and engine.name != "local")
     tiled = forced or (tiling == "auto" and shape == "square" and estimate_memory(workload).peak > budget_of(memory_budget))
     if not tiled:
@@ -371,13 +373,14 @@ def _write_main_job(catalog_path: str | Path | None, out_dir: Path, lang: str, *
     specs = load_allocation_specs()
     recipes = {name: load_recipe(name, catalog, set(specs)) for name in ("planner", "citizen")}
     facilities = list(dict.fromkeys(item["facility"] for r in recipes.values() for item in r["facilities"]))
-    inputs = load_inputs(catalog_path, cell_size, profiles=facilities, progress=progress, memory_budget=memory_budget, scenario=scenario)
+    robust_samples = DEFAULT_RUN_SAMPLES if robust_samples is None else robust_samples
+    inputs = load_inputs(catalog_path, cell_size, profiles=facilities, progress=progress, memory_budget=memory_budget, scenario=scenario,
+                         robust_samples=robust_samples)
     lead_md, lead_html = scenario_lead(scenario, lang)
     for facility in facilities:  # refuse a profile without data before scoring any
         check_profile_data(load_profile(facility, catalog, set(specs)), inputs.study)
     diagrams = load_sankey_diagrams(inputs.flows, inputs.labels)
     outcomes = {f: score_facility(inputs, f, progress=progress) for f in progress_bar(facilities, desc="facilities", unit="type", enabled=progress)}
-    robust_samples = DEFAULT_RUN_SAMPLES if robust_samples is None else robust_samples
     robust = {f: analyse_facility_robustness(inputs, o, samples=robust_samples, progress=progress) for f, o in outcomes.items()} if robust_samples else {}
 
     locate_time_limit = settings.RUN_LOCATE_TIME_LIMIT if locate_time_limit is None else locate_time_limit

@@ -42,6 +42,10 @@ NETWORK_SNAP_TOLERANCE_M = 1.0
 #: A point farther than this from every road is reported (a counted warning per point); it still joins
 #: the network by its straight connector (m).
 MAX_CONNECTOR_M = 2_000.0
+#: Memory for one block of Monte Carlo sample scores in the robustness analysis (bytes; shared by the strips
+#: scored at a time), and for its recorded ranks (8 bytes per sample and recorded cell).
+ROBUST_BLOCK_BYTES = 192 * 2**20
+ROBUST_RANK_RECORD_BYTES = 256 * 2**20
 #: Memory the many-to-many search may use for the distance rows it holds at once (bytes), and the most
 #: sources per chunk (smaller chunks keep the rows in cache: 64 measured ~20 % faster than 500 on the
 #: benchmark's city).

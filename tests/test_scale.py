@@ -264,6 +264,29 @@ def test_tiles_are_sized_from_the_budget_and_refused_when_even_one_row_cannot_fi
     assert "even in tiles" in str(exc.value) and "memory budget of 100.0 MiB" in str(exc.value) and "\n" not in str(exc.value)
 
 
+def test_the_robustness_analysis_is_counted_in_the_estimate_and_in_the_strips():
+    """A robustness analysis holds its model, a block of sample scores and ranks per strip: the estimate counts
+    them (it did not, and 100 m robust under a 1 GiB budget peaked at 1.3 GB) and the strips shrink for them."""
+    from dataclasses import replace
+
+    from geo_almaty.grid import AnalysisGrid
+    from geo_almaty.memory import ProfileLoad, Workload, estimate_memory, plan_tiles
+
+    grid = AnalysisGrid.covering((0, 0, 40_000, 30_000), 10)
+    workload = Workload(grid, 7_000_000, land_use_classes=16, allocations=5, allocation_coverage=0.3, dem=True,
+                        profiles=(ProfileLoad(11, 7, (20_000.0, 15_000.0)),), study_area_m2=7e8,
+                        supply_grid=AnalysisGrid.covering(grid.bounds, 250))
+    robust = replace(workload, robust_samples=1000)
+    stages = estimate_memory(robust).stages
+    assert "robustness" not in estimate_memory(workload).stages
+    # the model (20 B per candidate and criterion) and the full sample block on top of what scoring keeps
+    assert stages["robustness"] >= estimate_memory(workload).stages["candidates"] + 1.25 * (20 * 11 * 7_000_000 + (192 << 20))
+    plain, counted = plan_tiles(workload, 4 << 30), plan_tiles(robust, 4 << 30)
+    assert counted.rows < plain.rows and counted.peak <= 4 << 30
+    few = replace(workload, robust_samples=2)  # a block never holds more than the samples' scores
+    assert estimate_memory(few).stages["robustness"] < stages["robustness"]
+
+
 def test_score_tiles_a_grid_above_the_budget_and_robust_refuses_one_too_large_even_for_tiles(world, tmp_path, capsys):
     """`score` with a budget the in-memory path would refuse scores in tiles (and says so; `robust` too, see
     tests/test_robust_tiled.py); a budget too small even for one-row strips is refused with the estimate, nothing written."""

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .. import settings
 from ..progress import progress_bar
 from ..select import pick_spaced
 from ..value_functions import apply_value_function
@@ -39,10 +40,10 @@ from .model import RobustModel
 #: Cells per sample whose rank is recorded exactly (ranks beyond are reported as a bound).
 DEFAULT_RANK_POOL = 1000
 #: Memory for one block of sample scores (bytes); the block's sample count follows from the cell count.
-DEFAULT_BLOCK_BYTES = 192 * 2**20
+DEFAULT_BLOCK_BYTES = settings.ROBUST_BLOCK_BYTES
 #: Memory for the recorded ranks (8 bytes per sample and recorded cell); with very many samples fewer
 #: cells per sample get an exact rank, so memory stays bounded whatever the sample count.
-RANK_RECORD_BYTES = 256 * 2**20
+RANK_RECORD_BYTES = settings.ROBUST_RANK_RECORD_BYTES
 #: Float32 round-off allowance when exact scores are compared with bounds computed another way.
 _BOUND_SLACK = 1e-5
 

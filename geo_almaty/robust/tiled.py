@@ -32,9 +32,9 @@ Memory: a strip task holds what scoring the strip holds (``TilePlan``) plus its 
 ``4 × criteria × cells`` bytes (three times with moving features: the values and their
 bounds), a block of sample scores (:data:`.frequency.DEFAULT_BLOCK_BYTES` shared by the
 strips that run at once), ``8 × criteria × cells`` bytes while it scores an OAT setting,
-and its pools, about ``40 × pool × (samples + settings)`` bytes. The tile plan is sized
-for scoring and does not count these yet (composting_hub at 100 m in 2 strips under a
-1 GiB budget: plan 1.07 GB, see benchmarks/README.md). The driver holds one bit per grid
+and its pools, about ``40 × pool × (samples + settings)`` bytes. The tile plan counts the
+model, the OAT scores, the block and the ranks (:func:`geo_almaty.memory.estimate_memory`,
+stage ``robustness``, when ``load_inputs(robust_samples=...)``). The driver holds one bit per grid
 cell, the merged pools and the strip pools in flight, and the counts, which are sparse: at most
 ``samples × k`` cells are ever chosen, and the ranks are capped by
 :data:`.frequency.RANK_RECORD_BYTES`.
