@@ -145,8 +145,8 @@ class OfflinePage:
         return self.page.evaluate("s => gaTest.count(s)", selector)
 
     def settle(self) -> None:
-        """Wait until the map has finished panning (a popup's auto-pan) and painted."""
-        self.page.wait_for_function("() => { const m = gaTest.map(); return !m || !m._panAnim || !m._panAnim._inProgress; }")
+        """Wait until the map has finished panning (a popup's auto-pan) and zooming, and painted."""
+        self.page.wait_for_function("() => { const m = gaTest.map(); return !m || ((!m._panAnim || !m._panAnim._inProgress) && !m._animatingZoom); }")
         self.page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
     def screenshot(self, name: str) -> Path:
