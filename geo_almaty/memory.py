@@ -192,11 +192,9 @@ def estimate_memory(workload: Workload) -> MemoryEstimate:
         stages["scoring"] = max(stages.get("scoring", 0.0), kept + results + result + cache + transient)
         results += result
     if w.robust_samples and w.profiles:
-        from .robust.frequency import DEFAULT_RANK_POOL
-
         model = max(20 * load.criteria for load in w.profiles) * m
         block = min(settings.ROBUST_BLOCK_BYTES, 8 * w.robust_samples * m)
-        ranks = min(settings.ROBUST_RANK_RECORD_BYTES, 8 * w.robust_samples * min(DEFAULT_RANK_POOL, m))
+        ranks = min(settings.ROBUST_RANK_RECORD_BYTES, 8 * w.robust_samples * min(settings.ROBUST_RANK_POOL, m))
         stages["robustness"] = kept + results + model + block + ranks
     stages["outputs"] = kept + results + 16 * n + 0.1 * m * 400
     return MemoryEstimate(w, {name: int(value * SAFETY_FACTOR + FIXED_BYTES) for name, value in stages.items()})

@@ -43,9 +43,11 @@ NETWORK_SNAP_TOLERANCE_M = 1.0
 #: the network by its straight connector (m).
 MAX_CONNECTOR_M = 2_000.0
 #: Memory for one block of Monte Carlo sample scores in the robustness analysis (bytes; shared by the strips
-#: scored at a time), and for its recorded ranks (8 bytes per sample and recorded cell).
+#: scored at a time), for its recorded ranks (8 bytes per sample and recorded cell), and the cells per sample
+#: whose rank is recorded exactly.
 ROBUST_BLOCK_BYTES = 192 * 2**20
 ROBUST_RANK_RECORD_BYTES = 256 * 2**20
+ROBUST_RANK_POOL = 1000
 #: Memory the many-to-many search may use for the distance rows it holds at once (bytes), and the most
 #: sources per chunk (smaller chunks keep the rows in cache: 64 measured ~20 % faster than 500 on the
 #: benchmark's city).

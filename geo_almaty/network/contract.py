@@ -20,6 +20,7 @@ The contraction depends on the graph only, so a network caches it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -107,11 +108,16 @@ class ContractedGraph:
         graph = directed_graph(position[rows[inside]], position[cols[inside]], cost[inside], len(first) + len(second))
         return SearchPlan(graph, position, Sweep(len(first), width, steps, column[np.asarray(targets)]))
 
-    def _up_from(self, nodes: np.ndarray) -> np.ndarray:
-        """The nodes reached from ``nodes`` by up edges (``nodes`` included), as a mask."""
+    @cached_property
+    def _up_graph(self) -> sp.csr_matrix:
+        """The up edges as a 0/1 adjacency matrix (built once per contraction, not per plan)."""
         rows, cols, _ = self.edges
         up = ~self.core[rows]
-        graph = sp.csr_matrix((np.ones(int(up.sum()), dtype=np.int8), (rows[up], cols[up])), shape=(self.n_nodes, self.n_nodes))
+        return sp.csr_matrix((np.ones(int(up.sum()), dtype=np.int8), (rows[up], cols[up])), shape=(self.n_nodes, self.n_nodes))
+
+    def _up_from(self, nodes: np.ndarray) -> np.ndarray:
+        """The nodes reached from ``nodes`` by up edges (``nodes`` included), as a mask."""
+        graph = self._up_graph
         reached = np.zeros(self.n_nodes, dtype=bool)
         frontier = np.unique(np.asarray(nodes))
         while len(frontier):

@@ -38,7 +38,7 @@ from ..value_functions import apply_value_function
 from .model import RobustModel
 
 #: Cells per sample whose rank is recorded exactly (ranks beyond are reported as a bound).
-DEFAULT_RANK_POOL = 1000
+DEFAULT_RANK_POOL = settings.ROBUST_RANK_POOL
 #: Memory for one block of sample scores (bytes); the block's sample count follows from the cell count.
 DEFAULT_BLOCK_BYTES = settings.ROBUST_BLOCK_BYTES
 #: Memory for the recorded ranks (8 bytes per sample and recorded cell); with very many samples fewer
